@@ -1,0 +1,32 @@
+"""Generation backends behind one small protocol.
+
+A backend is imported only when chosen, so `import pipeline` never pulls torch or vLLM.
+Wrapping a generator in a Ray actor is `pipeline.actors`' job, not the backend's.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any, Protocol, runtime_checkable
+
+from pipeline.registry import lookup
+from pipeline.types import Completion, SamplingParams
+
+
+@runtime_checkable
+class Generator(Protocol):
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        """For each prompt, `params.n` completions."""
+        ...
+
+
+# name -> "module:factory"; the factory takes the backend's keyword options.
+BACKENDS: dict[str, str] = {
+    "hf": "pipeline.generators.hf:HFGenerator",
+    "openai_compat": "pipeline.generators.openai_compat:OpenAICompatGenerator",
+    "vllm": "pipeline.generators.vllm:VLLMGenerator",
+}
+
+
+def make_generator(backend: str, **options: Any) -> Generator:
+    module_name, attr = lookup(BACKENDS, backend, "generator backend").split(":")
+    return getattr(importlib.import_module(module_name), attr)(**options)
