@@ -49,6 +49,7 @@ class RunnerConfig(_Section):
     generator_actors: int = Field(1, ge=1, le=1024)
     sandbox_actors: int = Field(1, ge=1, le=1024)
     max_in_flight: int = Field(64, ge=1, le=100_000, description="samples generated but not yet verified")
+    chunk_size: int = Field(8, ge=1, le=4096, description="samples of one task per generator call")
     output_dir: str = Field("runs", description="parent folder of run directories")
     retries: int = Field(2, ge=0, le=20, description="retries of a failed actor call")
 
@@ -56,7 +57,8 @@ class RunnerConfig(_Section):
 class BudgetConfig(_Section):
     max_samples_per_task: int | None = Field(None, ge=1)
     max_tokens_per_task: int | None = Field(None, ge=1)
-    early_stop: bool = Field(True, description="stop a task once its selection is settled")
+    early_stop: bool = Field(False, description="stop a task once its selection is settled")
+    exact_verifier: bool = Field(True, description="the verifier is ground truth: one pass settles a task")
 
 
 class RunConfig(_Section):
@@ -68,6 +70,8 @@ class RunConfig(_Section):
     strategy: str = Field("repeated_sampling", description="agent name")
     verifier: str = Field("unit_tests", description="verifier name")
     selectors: list[str] = Field(default_factory=lambda: ["majority_vote", "first_passing"], min_length=1)
+    selector_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="selector name -> options")
+    verifier_options: dict[str, Any] = Field(default_factory=dict, description="options of the verifier")
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)

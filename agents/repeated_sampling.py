@@ -1,0 +1,27 @@
+"""Repeated sampling (Large Language Monkeys): N independent samples of the same prompt.
+
+Coverage (any sample correct) grows roughly log-linearly with N; a selector then has to find
+the correct sample among them.
+"""
+from __future__ import annotations
+
+import time
+
+from agents.base import Generate, candidate_content, task_params
+from pipeline.types import Candidate, SamplingParams, Task, Trajectory
+
+
+class RepeatedSampling:
+    name = "repeated_sampling"
+
+    def run(self, task: Task, generate: Generate, params: SamplingParams, start_index: int = 0) -> list[Trajectory]:
+        started = time.perf_counter()
+        completions = generate([task.prompt], task_params(task, params))[0]
+        seconds = (time.perf_counter() - started) / max(len(completions), 1)
+        return [Trajectory(task_id=task.id, sample_index=start_index + i, completion=c,
+                           seed=params.seed, generation_s=seconds)
+                for i, c in enumerate(completions)]
+
+    def candidate(self, task: Task, trajectory: Trajectory) -> Candidate:
+        return Candidate(task_id=task.id, sample_index=trajectory.sample_index,
+                         content=candidate_content(task, trajectory.completion.text))

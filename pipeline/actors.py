@@ -1,0 +1,85 @@
+"""Ray actors around plain components: generators, sandbox pools, model-based verifiers.
+
+Placement follows resources: generator actors ask for a GPU when the cluster has one (else a
+CPU), sandbox pools ask for the custom `sandbox` resource (one pool per node that offers it).
+Actors restart after a crash and their calls are retried (Ray's own max_restarts and
+max_task_retries), so a killed actor costs a retry, not a run.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import ray
+
+from pipeline.config import RunConfig
+from pipeline.generators import make_generator
+from pipeline.types import Candidate, Completion, SamplingParams, Task, Verdict
+
+
+class GeneratorService:
+    def __init__(self, backend: str, options: dict[str, Any]):
+        self.generator = make_generator(backend, **options)
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> tuple[list[list[Completion]], float]:
+        started = time.perf_counter()
+        completions = self.generator.generate(prompts, params)
+        return completions, time.perf_counter() - started
+
+    def ready(self) -> str:
+        return ray.get_runtime_context().get_node_id()
+
+
+class VerifierService:
+    """Model-based verifiers (reward_model, llm_judge) hold a model: one actor, batched calls."""
+
+    def __init__(self, name: str, options: dict[str, Any]):
+        from pipeline.verifiers import make_verifier
+
+        self.verifier = make_verifier(name, **options)
+
+    def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
+        return self.verifier.verify(task, candidates)
+
+
+def generator_options(config: RunConfig) -> dict[str, Any]:
+    m = config.model
+    if m.backend == "openai_compat":
+        return {"model": m.path, "base_url": m.base_url}
+    return {"model_path": m.path, "device": m.device, "dtype": m.dtype, "max_batch_size": m.max_batch_size}
+
+
+def start_generators(config: RunConfig) -> list[ray.actor.ActorHandle]:
+    has_gpu = ray.cluster_resources().get("GPU", 0) >= 1 and config.model.device != "cpu"
+    resources = {"num_gpus": 1, "num_cpus": 1} if has_gpu else {"num_cpus": 1}
+    actor_class = ray.remote(GeneratorService).options(
+        **resources, max_restarts=-1, max_task_retries=config.runner.retries,
+        max_concurrency=config.model.max_batch_size)
+    actors = [actor_class.remote(config.model.backend, generator_options(config))
+              for _ in range(config.runner.generator_actors)]
+    ray.get([a.ready.remote() for a in actors])  # surface a bad model path now, not mid-run
+    return actors
+
+
+def sandbox_node_count() -> int:
+    return sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("sandbox", 0) >= 1)
+
+
+def start_sandboxes(config: RunConfig) -> list[ray.actor.ActorHandle]:
+    from sandbox.pool import SandboxActor
+
+    count = min(config.runner.sandbox_actors, sandbox_node_count())
+    if count == 0:
+        raise RuntimeError("no Ray node offers the `sandbox` resource; start Ray with "
+                           "--resources='{\"sandbox\": 1}' on nodes that run Docker")
+    sb = config.sandbox
+    actors = [SandboxActor.options(resources={"sandbox": 1}, max_restarts=-1,
+                                   max_task_retries=config.runner.retries)
+              .remote(size=sb.pool_size, image=sb.image, limits=sb.limits.model_dump())
+              for _ in range(count)]
+    ray.get([a.pool_id.remote() for a in actors])  # a missing image fails here with its message
+    return actors
+
+
+def start_verifier(name: str, options: dict[str, Any]) -> ray.actor.ActorHandle:
+    return ray.remote(VerifierService).options(num_cpus=1, max_restarts=-1, max_task_retries=2).remote(name, options)

@@ -1,0 +1,93 @@
+"""summary.json of a run, computed from what is on disk (so a resumed run summarises all of it)."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pipeline.evaluation import coverage_curve, recommend_n, selector_report
+from pipeline.types import Selection
+
+
+def per_task_counts(samples: list[dict], task_ids: list[str]) -> dict[str, tuple[int, int]]:
+    counts = {tid: [0, 0] for tid in task_ids}
+    for s in samples:
+        if s["task_id"] in counts:
+            counts[s["task_id"]][0] += 1
+            counts[s["task_id"]][1] += bool(s["passed"])
+    return {tid: (n, c) for tid, (n, c) in counts.items()}
+
+
+def curve_points(n_max: int) -> list[int]:
+    points = sorted({1, n_max, *(2**i for i in range(n_max.bit_length()) if 2**i <= n_max)})
+    return points
+
+
+def coverage(counts: dict[str, tuple[int, int]]) -> dict[int, float]:
+    full = [nc for nc in counts.values() if nc[0] > 0]
+    if not full:
+        return {}
+    return coverage_curve(full, range(1, min(n for n, _ in full) + 1))
+
+
+def early_stop_savings(samples: list[dict]) -> dict[str, Any]:
+    """What stopping each task at its first passing sample (an exact verifier) would have cost,
+    replayed on the samples in their drawn order: same accuracy as first_passing at N."""
+    by_task: dict[str, list[dict]] = defaultdict(list)
+    for s in samples:
+        by_task[s["task_id"]].append(s)
+    fixed = used = 0
+    for rows in by_task.values():
+        rows.sort(key=lambda r: r["sample_index"])
+        first = next((i for i, r in enumerate(rows) if r["passed"]), None)
+        fixed += len(rows)
+        used += len(rows) if first is None else first + 1
+    return {"samples_fixed_n": fixed, "samples_early_stop": used,
+            "saved_fraction": 1 - used / fixed if fixed else 0.0}
+
+
+def diversity_summary(samples: list[dict]) -> dict[str, float]:
+    by_task: dict[str, set] = defaultdict(set)
+    totals: dict[str, int] = defaultdict(int)
+    for s in samples:
+        by_task[s["task_id"]].add(s["candidate_key"])
+        totals[s["task_id"]] += 1
+    ratios = [len(keys) / totals[t] for t, keys in by_task.items()]
+    return {"mean_distinct_candidates": sum(len(k) for k in by_task.values()) / max(len(by_task), 1),
+            "mean_distinct_ratio": sum(ratios) / max(len(ratios), 1)}
+
+
+def time_split(chunks: list[dict], wall_s: float) -> dict[str, float]:
+    total = {k: sum(c.get(k, 0.0) for c in chunks) for k in ("wall_s", "generation_s", "execution_s", "queue_s")}
+    samples = sum(c.get("samples", 0) for c in chunks) or 1
+    busy = total["wall_s"] or 1e-9
+    overhead = max(0.0, busy - total["generation_s"] - total["execution_s"])
+    return {
+        "run_wall_s": wall_s,
+        "per_sample_generation_s": total["generation_s"] / samples,
+        "per_sample_execution_s": total["execution_s"] / samples,
+        "per_sample_queue_s": total["queue_s"] / samples,
+        "per_sample_other_s": overhead / samples,
+        "other_fraction": overhead / busy,
+    }
+
+
+def summarise(task_ids: list[str], samples: list[dict], selections: list[dict], errors: list[dict],
+              chunks: list[dict], wall_s: float) -> dict[str, Any]:
+    counts = per_task_counts(samples, task_ids)
+    curve = coverage(counts)
+    picks = [Selection.model_validate({k: v for k, v in s.items() if k != "key"}) for s in selections]
+    n_max = max(curve) if curve else 0
+    per_task_p = [c / n for n, c in counts.values() if n]
+    return {
+        "tasks": len(task_ids),
+        "samples": len(samples),
+        "errors": len(errors),
+        "tokens": sum(s["trajectory"]["completion"]["completion_tokens"] for s in samples),
+        "pass_at_k": {k: curve[k] for k in curve_points(n_max)} if curve else {},
+        "coverage_curve": curve,
+        "selectors": selector_report(picks, counts) if picks else {},
+        "diversity": diversity_summary(samples),
+        "early_stop": early_stop_savings(samples),
+        "recommended_n": recommend_n(curve, 0.0, per_task_p=per_task_p).__dict__ if curve else None,
+        "time": time_split(chunks, wall_s),
+    }
