@@ -56,3 +56,54 @@ def ray_cluster():
     yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def sandbox_image() -> str:
+    """The sandbox image, built offline once if missing. Without a Docker engine the test
+    skips, except under CI, where the engine is part of the set-up and its absence a failure."""
+    import docker
+
+    from sandbox.image.build import DEFAULT_TAG, build_image
+
+    try:
+        docker.from_env(timeout=10).ping()
+    except Exception as exc:  # noqa: BLE001 - any failure means no usable engine
+        if os.environ.get("CI"):
+            pytest.fail(f"no Docker engine under CI: {exc}")
+        pytest.skip(f"no Docker engine: {exc}")
+    build_image(DEFAULT_TAG)  # idempotent; ~1 minute the first time
+    return DEFAULT_TAG
+
+
+def build_tiny_tokenizer():
+    """A byte-level BPE tokenizer trained in a second on a few code and text lines."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    text = ["def f(xs):\n    return [x + 1 for x in xs]\n", "    return sorted(s)\n", "The answer is 42.\n"]
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tokenizer.train_from_iterator(text * 20, trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+@pytest.fixture(scope="session")
+def tiny_random_model(tmp_path_factory) -> str:
+    """A random-init 2-layer Llama with its tokenizer, saved in the transformers format."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-random-llama")
+    tokenizer = build_tiny_tokenizer()
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                         pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)

