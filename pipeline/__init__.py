@@ -7,6 +7,14 @@ from pipeline.types import Candidate, Completion, ExecutionResult, Limits, Sampl
 __version__ = "0.1.0"
 
 __all__ = [
-    "Candidate", "Completion", "ExecutionResult", "Limits", "SamplingParams",
+    "Client", "Candidate", "Completion", "ExecutionResult", "Limits", "SamplingParams",
     "Selection", "Task", "Verdict", "__version__",
 ]
+
+
+def __getattr__(name: str):
+    if name == "Client":  # the SDK, loaded on first use
+        from pipeline.sdk import Client
+
+        return Client
+    raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

@@ -85,11 +85,13 @@ class Engine:
     """Schedules chunks over actors, verifies, stores; everything Ray-specific is in the
     `generate` and `verify` callables it is given."""
 
-    def __init__(self, config: RunConfig, store: RunStore, agent, generate_fns, verify_fn, progress):
+    def __init__(self, config: RunConfig, store: RunStore, agent, generate_fns, verify_fn, progress,
+                 on_sample=None):
         self.config, self.store, self.agent = config, store, agent
         self.generate_fns = cycle(generate_fns)
         self.verify_fn = verify_fn
         self.progress = progress
+        self.on_sample = on_sample  # called with (candidate, verdict, trajectory) as each is stored
 
     # one chunk: generate -> candidates -> verify distinct -> store ---------------------------
     def run_chunk(self, chunk: Chunk, task_index: int) -> None:
@@ -145,6 +147,8 @@ class Engine:
             self.store.append("samples", f"{c.task_id}/{c.sample_index}", {
                 "task_id": c.task_id, "sample_index": c.sample_index, "candidate_key": c.key,
                 "content": c.content, "passed": ok, "trajectory": t.model_dump(mode="json")})
+            if self.on_sample is not None:
+                self.on_sample(c, verdicts[c.key], t)
         self.progress.samples_done(len(candidates), passed)
 
     def record_error(self, chunk: Chunk, exc: BaseException) -> None:
@@ -266,71 +270,108 @@ def restore(states: list[TaskState], store: RunStore) -> int:
     return restored
 
 
-def build_verify(config: RunConfig, sandboxes: list):
-    """The verifier as a plain function; sandbox executions go to the pool actors round-robin."""
-    import ray
+class Session:
+    """Long-lived actors for runs of one model and one sandbox config: generator actors,
+    sandbox pool actors, and the verifier as a function. `ttc run` makes one per run; the SDK
+    keeps one per Client, so successive requests reuse warm models and containers."""
 
-    from pipeline.verifiers import make_verifier
+    def __init__(self, config: RunConfig, ray_address: str | None = None):
+        init_ray(ray_address)
+        self.config = config
+        self._generators: list | None = None
+        self._sandboxes: list | None = None
 
-    execute = None
-    if sandboxes:
-        pools = cycle(sandboxes)
+    def generate_fns(self) -> list:
+        import ray
+
+        from pipeline.actors import start_generators
+
+        if self._generators is None:
+            self._generators = start_generators(self.config)
+        return [lambda prompts, params, a=a: ray.get(a.generate.remote(prompts, params)) for a in self._generators]
+
+    def execute_fn(self):
+        """Sandbox execution spread round-robin over the pool actors (started on first use)."""
+        import ray
+
+        from pipeline.actors import start_sandboxes
+
+        if self._sandboxes is None:
+            self._sandboxes = start_sandboxes(self.config)
+        pools = cycle(self._sandboxes)
 
         def execute(cmd, files, timeout_s=None):
             return ray.get(next(pools).run.remote(cmd, files, b"", timeout_s))
 
-    deps = dict(config.verifier_options)
-    if config.verifier == "unit_tests":
-        deps["execute"] = execute
-    verifier = make_verifier(config.verifier, **deps)
-    return verifier.verify, execute
+        return execute
+
+    def verify_fn(self, name: str, options: dict):
+        from pipeline.verifiers import make_verifier
+
+        deps = dict(options)
+        if name == "unit_tests":
+            deps["execute"] = self.execute_fn()
+        return make_verifier(name, **deps).verify
+
+    def run_tasks(self, config: RunConfig, states: list[TaskState], store: RunStore, progress,
+                  on_sample=None) -> None:
+        """Sample, verify and select every task of `states` into `store`."""
+        execute = self.execute_fn() if config.verifier == "unit_tests" else None
+        engine = Engine(config, store, make_agent(config.strategy), self.generate_fns(),
+                        self.verify_fn(config.verifier, config.verifier_options), progress, on_sample)
+        select = SelectionStep(config, store, execute)
+
+        def on_task_done(state: TaskState) -> None:
+            select(state)
+            progress.task_done()
+
+        engine.run_all(states, on_task_done)
+        for state in states:  # tasks finished entirely before a resume
+            select(state)
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self._sandboxes or []:
+            ray.get(actor.close.remote())
+        for actor in (self._sandboxes or []) + (self._generators or []):
+            ray.kill(actor)
+        self._sandboxes = self._generators = None
 
 
-def needs_sandbox(config: RunConfig) -> bool:
-    return config.verifier == "unit_tests"
+def target_samples(config: RunConfig) -> int:
+    return min(config.budget.max_samples_per_task or config.sampling.n, config.sampling.n)
+
+
+def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_s: float) -> dict:
+    from pipeline.report import plot_coverage
+    from pipeline.summary import summarise
+
+    summary = summarise(task_ids, store.read("samples"), store.read("selections"),
+                        store.read("errors"), store.read("chunks"), wall_s)
+    summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
+                                                 title=f"{config.name}: {config.model.path}"))
+    store.write_json("summary.json", summary)
+    return summary
 
 
 def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | None = None) -> RunResult:
-    import ray
-
     from pipeline import provenance
-    from pipeline.actors import start_generators, start_sandboxes
     from pipeline.progress import Progress
-    from pipeline.report import plot_coverage
-    from pipeline.summary import summarise
 
     config, store = open_run(config, resume_dir)
     started = time.perf_counter()
     tasks = load_tasks(config.tasks)
-    target = config.budget.max_samples_per_task or config.sampling.n
-    states = [TaskState(task, min(target, config.sampling.n)) for task in tasks]
+    states = [TaskState(task, target_samples(config)) for task in tasks]
     restored = restore(states, store)
     store.write_json("provenance.json", provenance.collect(config))
-    init_ray(ray_address)
-    generators = start_generators(config)
-    sandboxes = start_sandboxes(config) if needs_sandbox(config) else []
-    verify_fn, execute = build_verify(config, sandboxes)
-    generate_fns = [lambda prompts, params, a=a: ray.get(a.generate.remote(prompts, params)) for a in generators]
+    session = Session(config, ray_address)
     progress = Progress(sum(s.target for s in states), len(states), initial=restored,
                         initial_passed=sum(s.passed() for s in states))
-    engine = Engine(config, store, make_agent(config.strategy), generate_fns, verify_fn, progress)
-    select = SelectionStep(config, store, execute)
-
-    def on_task_done(state: TaskState) -> None:
-        select(state)
-        progress.task_done()
-
     try:
-        engine.run_all(states, on_task_done)
-        for state in states:  # tasks finished entirely before a resume
-            select(state)
+        session.run_tasks(config, states, store, progress)
     finally:
         progress.close()
-        for actor in sandboxes:
-            ray.get(actor.close.remote())
-    summary = summarise([t.id for t in tasks], store.read("samples"), store.read("selections"),
-                        store.read("errors"), store.read("chunks"), time.perf_counter() - started)
-    summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
-                                                 title=f"{config.name}: {config.model.path}"))
-    store.write_json("summary.json", summary)
+        session.close()
+    summary = write_summary(store, config, [t.id for t in tasks], time.perf_counter() - started)
     return RunResult(run_dir=str(store.run_dir), tasks=len(tasks), samples=summary["samples"], summary=summary)
