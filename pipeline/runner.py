@@ -92,6 +92,9 @@ class Engine:
         self.verify_fn = verify_fn
         self.progress = progress
         self.on_sample = on_sample  # called with (candidate, verdict, trajectory) as each is stored
+        from pipeline.metrics import RunMetrics
+
+        self.metrics = RunMetrics(config.name)
 
     # one chunk: generate -> candidates -> verify distinct -> store ---------------------------
     def run_chunk(self, chunk: Chunk, task_index: int) -> None:
@@ -108,6 +111,8 @@ class Engine:
             "n": chunk.n, "seed": chunk_seed(self.config.seed, task_index, chunk.start)})
         trajectories = self.agent.run(task, timed_generate, params, start_index=chunk.start)
         generated = time.perf_counter()
+        self.metrics.generated(len(trajectories), sum(t.completion.completion_tokens for t in trajectories),
+                               sum(gen_seconds))
         candidates = [self.agent.candidate(task, t) for t in trajectories]
         verdicts, exec_s = self.verify(chunk.state, candidates)
         self.record(chunk, trajectories, candidates, verdicts)
@@ -127,7 +132,9 @@ class Engine:
                 state.resolve([], mine, f"verifier failed: {exc}")
                 raise
             state.resolve(verdicts)
-            exec_s = sum(float(v.details.get("duration_s", 0.0)) for v in verdicts)
+            durations = [float(v.details.get("duration_s", 0.0)) for v in verdicts]
+            exec_s = sum(durations)
+            self.metrics.verified(self.config.verifier, len(verdicts), sum(v.passed for v in verdicts), durations)
             self.store_verdicts(verdicts)
         return {k: f.result() for k, f in waits.items()} | {v.candidate_key: v for v in state.verdicts.values()
                                                               if v.candidate_key in mine}, exec_s
@@ -158,6 +165,7 @@ class Engine:
             "task_id": chunk.state.task.id, "start": chunk.start, "n": chunk.n, "kind": type(exc).__name__,
             "error": str(exc)[:2000], "traceback": traceback.format_exc()[-4000:]})
         self.progress.error()
+        self.metrics.error(type(exc).__name__)
 
     # scheduling: keep at most max_in_flight samples out, task by task -----------------------
     def next_chunk(self, states: list[TaskState]) -> tuple[Chunk, int] | None:
@@ -199,15 +207,18 @@ class Engine:
             while True:
                 while len(running) < slots and (item := self.next_chunk(states)) is not None:
                     running[pool.submit(self.run_chunk, *item)] = item[0]
+                    self.metrics.in_flight(item[0].n)
                 if not running:
                     break
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
                     chunk = running.pop(future)
+                    self.metrics.in_flight(-chunk.n)
                     if future.exception() is not None:
                         self.record_error(chunk, future.exception())
                     if self.task_finished(chunk.state, running):
                         on_task_done(chunk.state)
+                        self.metrics.task_done()
 
     def task_finished(self, state: TaskState, running: dict) -> bool:
         if any(c.state is state for c in running.values()):
