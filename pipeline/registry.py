@@ -1,7 +1,8 @@
 """Name -> implementation lookup shared by every extension point."""
 from __future__ import annotations
 
-from typing import TypeVar
+import inspect
+from typing import Any, Callable, TypeVar
 
 T = TypeVar("T")
 
@@ -15,3 +16,13 @@ def lookup(registry: dict[str, T], name: str, what: str) -> T:
         valid = ", ".join(sorted(registry)) or "(none registered)"
         raise UnknownNameError(f"unknown {what} {name!r}; valid: {valid}")
     return registry[name]
+
+
+def build(registry: dict[str, Callable[..., T]], name: str, what: str, **options: Any) -> T:
+    """Look `name` up and call it with `options`, rejecting options it does not take by name."""
+    factory = lookup(registry, name, what)
+    accepted = set(inspect.signature(factory).parameters)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise TypeError(f"{what} {name!r} takes {sorted(accepted) or 'no options'}, not {unknown}")
+    return factory(**options)

@@ -10,13 +10,12 @@ and none errored, score = mean score with errored verdicts scoring 0.
 """
 from __future__ import annotations
 
-import inspect
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from pipeline.answers import normalise_answer
-from pipeline.registry import lookup
+from pipeline.registry import build
 from pipeline.types import Candidate, Selection, Task, Verdict
 
 
@@ -171,9 +170,4 @@ SELECTORS: dict[str, Callable[..., Selector]] = {
 
 
 def make_selector(name: str, **options: Any) -> Selector:
-    factory = lookup(SELECTORS, name, "selector")
-    accepted = set(inspect.signature(factory).parameters)
-    unknown = sorted(set(options) - accepted)
-    if unknown:
-        raise TypeError(f"selector {name!r} takes {sorted(accepted)}, not {unknown}")
-    return factory(**options)
+    return build(SELECTORS, name, "selector", **options)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import inspect
 import json
 import os
 import re
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from pipeline.answers import answers_match, normalise_answer
-from pipeline.registry import lookup
+from pipeline.registry import build
 from pipeline.types import Candidate, ExecutionResult, SamplingParams, Task, Verdict
 
 Execute = Callable[[list[str], dict[str, "str | bytes"], float], ExecutionResult]
@@ -316,9 +315,4 @@ VERIFIERS: dict[str, Callable[..., Verifier]] = {
 
 
 def make_verifier(name: str, **deps: Any) -> Verifier:
-    factory = lookup(VERIFIERS, name, "verifier")
-    accepted = set(inspect.signature(factory).parameters)
-    unknown = sorted(set(deps) - accepted)
-    if unknown:
-        raise TypeError(f"verifier {name!r} takes {sorted(accepted) or 'no options'}, not {unknown}")
-    return factory(**deps)
+    return build(VERIFIERS, name, "verifier", **deps)
