@@ -45,6 +45,44 @@ def cmd_serve_model(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_submit(args: argparse.Namespace) -> int:
+    from pipeline.jobs import submit, wait
+
+    job_id = submit(args.config, args.overrides, args.address, args.cluster_dir, args.env)
+    print(job_id, flush=True)
+    return 0 if not args.wait or wait(job_id, args.address) == "SUCCEEDED" else 1
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from pipeline.jobs import job_status
+
+    print(job_status(args.job_id, args.address))
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    from pipeline.jobs import job_logs
+
+    for text in job_logs(args.job_id, args.address, follow=args.follow):
+        print(text, end="", flush=True)
+    return 0
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    from pipeline.jobs import stop
+
+    print("stopping" if stop(args.job_id, args.address) else "already ended")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pipeline.serve import make_settings, serve_forever
+
+    settings = make_settings(args.config, args.overrides, args.host, args.port, args.api_key_file, args.limit)
+    serve_forever(settings, args.ray_address)
+    return 0
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run a config: sample, execute, verify, select")
     p.add_argument("config", help="YAML run config, e.g. configs/demo.yaml")
@@ -74,6 +112,40 @@ def _add_serve_model(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve_model)
 
 
+def _add_jobs(sub: argparse._SubParsersAction) -> None:
+    address = {"help": "Ray dashboard URL (default: $RAY_JOB_ADDRESS or http://127.0.0.1:8265)"}
+    p = sub.add_parser("submit", help="run a config as a Ray job on a cluster")
+    p.add_argument("config", help="YAML run config, validated here before submission")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. sampling.n=64")
+    p.add_argument("--address", **address)
+    p.add_argument("--cluster-dir", help="where the job runs on the cluster; relative paths of the config "
+                   "resolve there (default: this directory)")
+    p.add_argument("--env", action="append", metavar="KEY=VALUE", help="an environment variable for the job")
+    p.add_argument("--wait", action="store_true", help="block until the job ends; exit 1 unless it succeeded")
+    p.set_defaults(func=cmd_submit)
+    for name, func, what in (("status", cmd_status, "a job's state"), ("logs", cmd_logs, "a job's output"),
+                             ("stop", cmd_stop, "stop a job")):
+        q = sub.add_parser(name, help=what)
+        q.add_argument("job_id")
+        q.add_argument("--address", **address)
+        if name == "logs":
+            q.add_argument("--follow", action="store_true", help="stream until the job ends")
+        q.set_defaults(func=func)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="HTTP endpoint for best-of-N (Ray Serve)")
+    p.add_argument("config", nargs="?", help="YAML run config every request starts from")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. model.path=models/tiny-coder")
+    p.add_argument("--host", default="127.0.0.1", help="any other than loopback needs an API key")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key-file", help="file holding the API key (else $TTC_API_KEY)")
+    p.add_argument("--limit", action="append", metavar="KEY=VALUE",
+                   help="request limits, e.g. max_n=64 (see pipeline.serve.ServeLimits)")
+    p.add_argument("--ray-address", help="Ray address (default: start or attach to a local Ray)")
+    p.set_defaults(func=cmd_serve)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ttc", description="test-time compute on Ray")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -81,6 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check this machine is ready").set_defaults(func=cmd_doctor)
     _add_sandbox(sub)
     _add_serve_model(sub)
+    _add_jobs(sub)
+    _add_serve(sub)
     return parser
 
 

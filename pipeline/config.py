@@ -72,6 +72,9 @@ class RunConfig(_Section):
     selectors: list[str] = Field(default_factory=lambda: ["majority_vote", "first_passing"], min_length=1)
     selector_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="selector name -> options")
     verifier_options: dict[str, Any] = Field(default_factory=dict, description="options of the verifier")
+    oracle: str | None = Field(None, description="ground-truth verifier when `verifier` is imperfect "
+                               "(e.g. verifier: reward_model, oracle: unit_tests); None: the verifier is ground truth")
+    oracle_options: dict[str, Any] = Field(default_factory=dict)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)

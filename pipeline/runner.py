@@ -30,6 +30,9 @@ from pipeline.tasks import load_tasks
 from pipeline.types import Candidate, Completion, RunResult, SamplingParams, Task, Trajectory, Verdict
 
 
+SANDBOX_VERIFIERS = {"unit_tests", "visible_tests"}  # verifiers that execute code
+
+
 @dataclass
 class Chunk:
     state: TaskState
@@ -86,10 +89,10 @@ class Engine:
     `generate` and `verify` callables it is given."""
 
     def __init__(self, config: RunConfig, store: RunStore, agent, generate_fns, verify_fn, progress,
-                 on_sample=None):
+                 on_sample=None, oracle_fn=None):
         self.config, self.store, self.agent = config, store, agent
         self.generate_fns = cycle(generate_fns)
-        self.verify_fn = verify_fn
+        self.verify_fn, self.oracle_fn = verify_fn, oracle_fn  # oracle: ground truth when the verifier is not
         self.progress = progress
         self.on_sample = on_sample  # called with (candidate, verdict, trajectory) as each is stored
         from pipeline.metrics import RunMetrics
@@ -121,41 +124,51 @@ class Engine:
             "generation_s": sum(gen_seconds), "generate_call_s": generated - started,
             "execution_s": exec_s, "samples": len(candidates)})
 
-    def verify(self, state: TaskState, candidates: list[Candidate]) -> tuple[dict[str, Verdict], float]:
+    def verify(self, state: TaskState, candidates: list[Candidate]) -> tuple[dict[str, tuple[Verdict, bool]], float]:
+        """Verdict and ground truth per candidate key; each distinct key is judged once."""
         mine, waits = state.claim([c.key for c in candidates])
         firsts = {c.key: c for c in reversed(candidates)}
         exec_s = 0.0
         if mine:
             try:
-                verdicts = self.verify_fn(state.task, [firsts[k] for k in mine])
+                verdicts, truth = self.judge(state.task, [firsts[k] for k in mine])
             except Exception as exc:
-                state.resolve([], mine, f"verifier failed: {exc}")
+                state.resolve([], [], mine, f"verifier failed: {exc}")
                 raise
-            state.resolve(verdicts)
+            state.resolve(verdicts, truth)
             durations = [float(v.details.get("duration_s", 0.0)) for v in verdicts]
             exec_s = sum(durations)
             self.metrics.verified(self.config.verifier, len(verdicts), sum(v.passed for v in verdicts), durations)
-            self.store_verdicts(verdicts)
-        return {k: f.result() for k, f in waits.items()} | {v.candidate_key: v for v in state.verdicts.values()
-                                                              if v.candidate_key in mine}, exec_s
+        return {k: f.result() for k, f in waits.items()} | {
+            k: (state.verdicts[k], state.truth[k]) for k in mine}, exec_s
+
+    def judge(self, task: Task, candidates: list[Candidate]) -> tuple[list[Verdict], list[bool]]:
+        verdicts = self.verify_fn(task, candidates)
+        self.store_verdicts(verdicts)
+        if self.oracle_fn is None:
+            return verdicts, [v.passed and v.error is None for v in verdicts]
+        oracle = self.oracle_fn(task, candidates)
+        self.store_verdicts(oracle)
+        return verdicts, [v.passed and v.error is None for v in oracle]
 
     def store_verdicts(self, verdicts: list[Verdict]) -> None:
         for v in verdicts:
             self.store.append("verdicts", f"{v.task_id}/{v.candidate_key}/{v.verifier}", v.model_dump(mode="json"))
 
     def record(self, chunk: Chunk, trajectories: list[Trajectory], candidates: list[Candidate],
-               verdicts: dict[str, Verdict]) -> None:
+               judged: dict[str, tuple[Verdict, bool]]) -> None:
         tokens = sum(t.completion.completion_tokens for t in trajectories)
         chunk.state.add(candidates, tokens)
         passed = 0
         for t, c in zip(trajectories, candidates):
-            ok = verdicts[c.key].passed
-            passed += ok
+            verdict, correct = judged[c.key]
+            passed += correct
             self.store.append("samples", f"{c.task_id}/{c.sample_index}", {
                 "task_id": c.task_id, "sample_index": c.sample_index, "candidate_key": c.key,
-                "content": c.content, "passed": ok, "trajectory": t.model_dump(mode="json")})
+                "content": c.content, "passed": correct, "verifier_passed": verdict.passed and verdict.error is None,
+                "trajectory": t.model_dump(mode="json")})
             if self.on_sample is not None:
-                self.on_sample(c, verdicts[c.key], t)
+                self.on_sample(c, verdict, t)
         self.progress.samples_done(len(candidates), passed)
 
     def record_error(self, chunk: Chunk, exc: BaseException) -> None:
@@ -231,7 +244,7 @@ class Engine:
 
 class SelectionStep:
     """After a task's last chunk: every configured selector picks (or abstains); the pick is
-    judged against the run's verifier verdicts as ground truth."""
+    judged against ground truth (the oracle's verdicts, else the verifier's)."""
 
     def __init__(self, config: RunConfig, store: RunStore, execute):
         from pipeline.selectors import make_selector
@@ -257,26 +270,32 @@ class SelectionStep:
         for selector in self.selectors:
             pick = selector.select(state.task, candidates, verdicts, fingerprints=fingerprints)
             if not pick.abstained:
-                verdict = state.verdicts.get(pick.candidate_key)
-                pick.correct = bool(verdict and verdict.passed)
+                pick.correct = state.truth.get(pick.candidate_key, False)
             self.store.append("selections", f"{state.task.id}/{selector.name}", pick.model_dump(mode="json"))
 
 
 # --- entry point ----------------------------------------------------------------------------
 
-def restore(states: list[TaskState], store: RunStore) -> int:
+def restore(states: list[TaskState], store: RunStore, config: RunConfig) -> int:
     """Put what a killed run finished back into the task states; returns samples restored."""
     by_id = {s.task.id: s for s in states}
+    truth_from = config.oracle or config.verifier
     for v in store.read("verdicts"):
-        if v["task_id"] in by_id:
-            verdict = Verdict.model_validate({k: x for k, x in v.items() if k != "key"})
-            by_id[v["task_id"]].verdicts[verdict.candidate_key] = verdict
+        state = by_id.get(v["task_id"])
+        if state is None:
+            continue
+        verdict = Verdict.model_validate({k: x for k, x in v.items() if k != "key"})
+        if verdict.verifier == config.verifier:
+            state.verdicts[verdict.candidate_key] = verdict
+        if verdict.verifier == truth_from:
+            state.truth[verdict.candidate_key] = verdict.passed and verdict.error is None
     restored = 0
     for s in store.read("samples"):
         state = by_id.get(s["task_id"])
-        if state is not None and s["candidate_key"] in state.verdicts:
+        key = s["candidate_key"]
+        if state is not None and key in state.verdicts and key in state.truth:
             state.add([Candidate(task_id=s["task_id"], sample_index=s["sample_index"], content=s["content"],
-                                 key=s["candidate_key"])], s["trajectory"]["completion"]["completion_tokens"])
+                                 key=key)], s["trajectory"]["completion"]["completion_tokens"])
             restored += 1
     return restored
 
@@ -320,16 +339,19 @@ class Session:
         from pipeline.verifiers import make_verifier
 
         deps = dict(options)
-        if name == "unit_tests":
+        if name in SANDBOX_VERIFIERS:
             deps["execute"] = self.execute_fn()
         return make_verifier(name, **deps).verify
 
     def run_tasks(self, config: RunConfig, states: list[TaskState], store: RunStore, progress,
                   on_sample=None) -> None:
         """Sample, verify and select every task of `states` into `store`."""
-        execute = self.execute_fn() if config.verifier == "unit_tests" else None
+        execute = self.execute_fn() if {config.verifier, config.oracle} & SANDBOX_VERIFIERS else None
+        oracle = None
+        if config.oracle and config.oracle != config.verifier:
+            oracle = self.verify_fn(config.oracle, config.oracle_options)
         engine = Engine(config, store, make_agent(config.strategy), self.generate_fns(),
-                        self.verify_fn(config.verifier, config.verifier_options), progress, on_sample)
+                        self.verify_fn(config.verifier, config.verifier_options), progress, on_sample, oracle)
         select = SelectionStep(config, store, execute)
 
         def on_task_done(state: TaskState) -> None:
@@ -374,7 +396,7 @@ def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | Non
     started = time.perf_counter()
     tasks = load_tasks(config.tasks)
     states = [TaskState(task, target_samples(config)) for task in tasks]
-    restored = restore(states, store)
+    restored = restore(states, store, config)
     store.write_json("provenance.json", provenance.collect(config))
     session = Session(config, ray_address)
     progress = Progress(sum(s.target for s in states), len(states), initial=restored,

@@ -14,7 +14,8 @@ class TaskState:
         self.task = task
         self.target = target  # samples wanted for this task
         self.candidates: dict[int, Candidate] = {}
-        self.verdicts: dict[str, Verdict] = {}
+        self.verdicts: dict[str, Verdict] = {}  # what selectors see
+        self.truth: dict[str, bool] = {}  # ground truth (the oracle's verdict, or the verifier's)
         self._pending: dict[str, Future] = {}
         self.scheduled = 0
         self.tokens = 0
@@ -29,7 +30,7 @@ class TaskState:
             for key in dict.fromkeys(keys):
                 if key in self.verdicts:
                     done: Future = Future()
-                    done.set_result(self.verdicts[key])
+                    done.set_result((self.verdicts[key], self.truth[key]))
                     waits[key] = done
                 elif key in self._pending:
                     waits[key] = self._pending[key]
@@ -38,11 +39,13 @@ class TaskState:
                     mine.append(key)
         return mine, waits
 
-    def resolve(self, verdicts: list[Verdict], failed_keys: list[str] = (), error: str = "") -> None:
+    def resolve(self, verdicts: list[Verdict], truth: list[bool], failed_keys: list[str] = (),
+                error: str = "") -> None:
         with self.lock:
-            for verdict in verdicts:
+            for verdict, correct in zip(verdicts, truth):
                 self.verdicts[verdict.candidate_key] = verdict
-                self._pending.pop(verdict.candidate_key).set_result(verdict)
+                self.truth[verdict.candidate_key] = correct
+                self._pending.pop(verdict.candidate_key).set_result((verdict, correct))
             for key in failed_keys:
                 self._pending.pop(key).set_exception(RuntimeError(error))
 
@@ -58,16 +61,20 @@ class TaskState:
         return len(self.candidates)
 
     def passed(self) -> int:
-        return sum(1 for c in self.candidates.values() if self._passed(c.key))
+        """Samples that are truly correct (ground truth)."""
+        return sum(1 for c in self.candidates.values() if self.truth.get(c.key))
 
-    def _passed(self, key: str) -> bool:
+    def verifier_passed(self) -> int:
+        return sum(1 for c in self.candidates.values() if self._accepted(c.key))
+
+    def _accepted(self, key: str) -> bool:
         verdict = self.verdicts.get(key)
         return bool(verdict and verdict.passed and verdict.error is None)
 
     def settled(self, exact_verifier: bool, vote_keys: dict[int, str] | None = None) -> bool:
         """No more samples can change the outcome: an exact verifier passed one, or the vote
         leader's lead exceeds the samples still to come."""
-        if exact_verifier and self.passed() > 0:
+        if exact_verifier and self.verifier_passed() > 0:
             return True
         if vote_keys is None:
             return False

