@@ -252,10 +252,24 @@ def test_llm_judge_with_a_tiny_real_model(tmp_path):
 
 
 def test_make_verifier_builds_by_name_and_names_what_is_valid():
-    assert set(VERIFIERS) == {"unit_tests", "exact_answer", "reward_model", "llm_judge"}
+    assert set(VERIFIERS) == {"unit_tests", "visible_tests", "exact_answer", "reward_model", "llm_judge"}
     assert isinstance(make_verifier("unit_tests", execute=subprocess_executor), UnitTestVerifier)
     assert make_verifier("exact_answer").name == "exact_answer"
     with pytest.raises(UnknownNameError, match="exact_answer"):
         make_verifier("oracle")
     with pytest.raises(TypeError, match="execute"):
         make_verifier("unit_tests", executor=subprocess_executor)
+
+
+def test_visible_tests_verifier_passes_an_example_overfitter_that_unit_tests_reject():
+    """The imperfect verifier of Inference Scaling fLaws: a program that hard-codes the shown
+    examples passes the visible tests and fails the hidden ones."""
+    task = Task(id="t", prompt="def f(x):\n", entry_point="f",
+                tests="from solution import f\nassert f(1) == 2\nassert f(5) == 6\n",
+                metadata={"visible_tests": "from solution import f\nassert f(1) == 2\n"})
+    overfit = Candidate(task_id="t", sample_index=0, content="def f(x):\n    return 2\n")
+    visible = make_verifier("visible_tests", execute=subprocess_executor)
+    hidden = make_verifier("unit_tests", execute=subprocess_executor)
+    assert visible.verify(task, [overfit])[0].passed
+    assert not hidden.verify(task, [overfit])[0].passed
+    assert visible.verify(task.model_copy(update={"metadata": {}}), [overfit])[0].error
