@@ -106,3 +106,18 @@ def test_empty_task_file(tmp_path):
 def test_good_task_file_loads(tmp_path):
     tasks = load_tasks(TasksConfig(source="jsonl", path=str(_task_file(tmp_path, [GOOD]))))
     assert [t.id for t in tasks] == ["t1"]
+
+
+def test_shipped_configs_validate():
+    from pathlib import Path
+
+    for path in sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml")):
+        load_config(path)
+
+
+def test_humaneval_config_loads_all_problems():
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs/humaneval.yaml")
+    tasks = load_tasks(cfg.tasks)
+    assert len(tasks) == 164 and all(t.metadata["test_format"] == "humaneval" for t in tasks)
