@@ -45,9 +45,15 @@ class Chunk:
 
 def new_run_dir(config: RunConfig) -> Path:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-    path = Path(config.runner.output_dir) / f"{config.name}-{stamp}-{os.getpid()}"
-    path.mkdir(parents=True, exist_ok=False)
-    return path
+    base = Path(config.runner.output_dir) / f"{config.name}-{stamp}-{os.getpid()}"
+    for attempt in range(1000):  # SDK/HTTP requests of one process may start in the same second
+        path = base.with_name(f"{base.name}-{attempt}") if attempt else base
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free run directory name under {base.parent}")
 
 
 def open_run(config: RunConfig, resume_dir: str | None) -> tuple[RunConfig, RunStore]:
@@ -204,6 +210,9 @@ class Engine:
         return None
 
     def is_settled(self, state: TaskState) -> bool:
+        token_cap = self.config.budget.max_tokens_per_task
+        if token_cap is not None and state.tokens >= token_cap:
+            return True  # the task's token budget is spent
         if not self.config.budget.early_stop:
             return False
         if state.task.kind == "code":
