@@ -17,6 +17,18 @@ from pipeline.generators import make_generator
 from pipeline.types import Candidate, Completion, SamplingParams, Task, Verdict
 
 
+class StartupError(RuntimeError):
+    """An actor could not start; the message is the root cause, without Ray's wrapping."""
+
+
+def wait_started(what: str, refs: list) -> list:
+    try:
+        return ray.get(refs)
+    except ray.exceptions.RayError as exc:
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        raise StartupError(f"{what} failed to start: {lines[-1] if lines else exc}") from None
+
+
 class GeneratorService:
     def __init__(self, backend: str, options: dict[str, Any]):
         self.generator = make_generator(backend, **options)
@@ -57,7 +69,7 @@ def start_generators(config: RunConfig) -> list[ray.actor.ActorHandle]:
         max_concurrency=config.model.max_batch_size)
     actors = [actor_class.remote(config.model.backend, generator_options(config))
               for _ in range(config.runner.generator_actors)]
-    ray.get([a.ready.remote() for a in actors])  # surface a bad model path now, not mid-run
+    wait_started("generator actor", [a.ready.remote() for a in actors])  # a bad model path fails now
     return actors
 
 
@@ -77,7 +89,7 @@ def start_sandboxes(config: RunConfig) -> list[ray.actor.ActorHandle]:
                                    max_task_retries=config.runner.retries)
               .remote(size=sb.pool_size, image=sb.image, limits=sb.limits.model_dump())
               for _ in range(count)]
-    ray.get([a.pool_id.remote() for a in actors])  # a missing image fails here with its message
+    wait_started("sandbox pool actor", [a.pool_id.remote() for a in actors])  # e.g. a missing image
     return actors
 
 

@@ -7,11 +7,16 @@ import sys
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pipeline.actors import StartupError
     from pipeline.config import load_config
     from pipeline.runner import run
 
     config = load_config(args.config, args.overrides)
-    result = run(config, resume_dir=args.resume, ray_address=args.address)
+    try:
+        result = run(config, resume_dir=args.resume, ray_address=args.address)
+    except StartupError as exc:
+        print(f"ttc: error: {exc}", file=sys.stderr)
+        return 1
     print(f"run directory: {result.run_dir}")
     return 0
 
@@ -165,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, UnknownNameError) as exc:
+    except (ConfigError, UnknownNameError, FileNotFoundError) as exc:
         print(f"ttc: error: {exc}", file=sys.stderr)
         return 2
 

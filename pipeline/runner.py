@@ -320,6 +320,12 @@ class Session:
         self._generators: list | None = None
         self._sandboxes: list | None = None
 
+    def start(self, config: RunConfig) -> None:
+        """Start the actors `config` needs now, so a bad model or image fails before any work."""
+        self.generate_fns()
+        if {config.verifier, config.oracle} & SANDBOX_VERIFIERS:
+            self.execute_fn()
+
     def generate_fns(self) -> list:
         import ray
 
@@ -408,6 +414,7 @@ def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | Non
     restored = restore(states, store, config)
     store.write_json("provenance.json", provenance.collect(config))
     session = Session(config, ray_address)
+    session.start(config)
     progress = Progress(sum(s.target for s in states), len(states), initial=restored,
                         initial_passed=sum(s.passed() for s in states))
     try:

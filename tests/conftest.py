@@ -34,10 +34,17 @@ def ray_local():
     """
     import ray
 
-    if not ray.is_initialized():
-        ray.init(num_cpus=8, resources={"sandbox": 1}, include_dashboard=False,
-                 _metrics_export_port=int(os.environ["RAY_METRICS_EXPORT_PORT"]),
-                 log_to_driver=False)
+    for attempt in (1, 2):  # a loaded 2-core machine can miss Ray's 30 s start-up wait once
+        if ray.is_initialized():
+            break
+        try:
+            ray.init(num_cpus=8, resources={"sandbox": 1}, include_dashboard=False,
+                     _metrics_export_port=int(os.environ["RAY_METRICS_EXPORT_PORT"]),
+                     log_to_driver=False)
+        except Exception:  # noqa: BLE001 - retried once, then raised
+            ray.shutdown()
+            if attempt == 2:
+                raise
     return ray
 
 

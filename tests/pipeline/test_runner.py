@@ -61,3 +61,16 @@ def test_killed_run_resumes_to_the_uninterrupted_result(ray_local, sandbox_image
     resumed = run(load_config(ROOT / "configs/demo.yaml"), resume_dir=str(killed_dir))
     assert samples_by_key(resumed.run_dir) == samples_by_key(whole.run_dir)
     assert len((killed_dir / "samples.jsonl").read_text().splitlines()) == 36  # no duplicates
+
+
+def test_missing_image_and_bad_model_stop_with_a_message(tiny_random_model, tmp_path):
+    base = [sys.executable, "-m", "pipeline.cli", "run", str(ROOT / "configs/demo.yaml"),
+            "tasks.limit=1", "sampling.n=2", f"runner.output_dir={tmp_path}"]
+    out = subprocess.run([*base, f"model.path={tiny_random_model}", "sandbox.image=ttc-missing:none"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "ttc: error: sandbox pool actor failed to start" in out.stderr
+    assert "ttc sandbox build-image" in out.stderr.splitlines()[-1]
+    out = subprocess.run([*base, f"model.path={tmp_path}/no-model"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "generator actor failed to start" in out.stderr and "does not exist" in out.stderr.splitlines()[-1]
