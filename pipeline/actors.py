@@ -33,10 +33,11 @@ class GeneratorService:
     def __init__(self, backend: str, options: dict[str, Any]):
         self.generator = make_generator(backend, **options)
 
-    def generate(self, prompts: list[str], params: SamplingParams) -> tuple[list[list[Completion]], float]:
-        started = time.perf_counter()
+    def generate(self, prompts: list[str], params: SamplingParams) -> tuple[list[list[Completion]], tuple[float, float]]:
+        """Completions, and the wall-clock interval the call spent in this actor."""
+        started = time.time()
         completions = self.generator.generate(prompts, params)
-        return completions, time.perf_counter() - started
+        return completions, (started, time.time())
 
     def ready(self) -> str:
         return ray.get_runtime_context().get_node_id()

@@ -109,25 +109,25 @@ class Engine:
     def run_chunk(self, chunk: Chunk, task_index: int) -> None:
         started = time.perf_counter()
         task, generate = chunk.state.task, next(self.generate_fns)
-        gen_seconds = []
+        intervals: list[tuple[float, float]] = []  # wall-clock spans inside the generator actor
 
         def timed_generate(prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
-            completions, seconds = generate(prompts, params)
-            gen_seconds.append(seconds)
+            completions, interval = generate(prompts, params)
+            intervals.append(interval)
             return completions
 
         params = self.config.sampling.model_copy(update={
             "n": chunk.n, "seed": chunk_seed(self.config.seed, task_index, chunk.start)})
         trajectories = self.agent.run(task, timed_generate, params, start_index=chunk.start)
         generated = time.perf_counter()
-        self.metrics.generated(len(trajectories), sum(t.completion.completion_tokens for t in trajectories),
-                               sum(gen_seconds))
+        gen_s = sum(end - start for start, end in intervals)
+        self.metrics.generated(len(trajectories), sum(t.completion.completion_tokens for t in trajectories), gen_s)
         candidates = [self.agent.candidate(task, t) for t in trajectories]
         verdicts, exec_s = self.verify(chunk.state, candidates)
         self.record(chunk, trajectories, candidates, verdicts)
         self.store.append("chunks", f"{task.id}/{chunk.start}", {
             "queue_s": started - chunk.submitted, "wall_s": time.perf_counter() - started,
-            "generation_s": sum(gen_seconds), "generate_call_s": generated - started,
+            "generation_s": gen_s, "generate_call_s": generated - started, "gen_intervals": intervals,
             "execution_s": exec_s, "samples": len(candidates)})
 
     def verify(self, state: TaskState, candidates: list[Candidate]) -> tuple[dict[str, tuple[Verdict, bool]], float]:

@@ -56,6 +56,31 @@ def diversity_summary(samples: list[dict]) -> dict[str, float]:
             "mean_distinct_ratio": sum(ratios) / max(len(ratios), 1)}
 
 
+def union_seconds(intervals: list[tuple[float, float]]) -> tuple[float, float]:
+    """Covered length of a set of [start, end] spans, and the whole span's length."""
+    spans = sorted(tuple(i) for i in intervals)
+    if not spans:
+        return 0.0, 0.0
+    covered, (cur_start, cur_end) = 0.0, spans[0]
+    for start, end in spans[1:]:
+        if start > cur_end:
+            covered += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    return covered + cur_end - cur_start, max(end for _, end in spans) - spans[0][0]
+
+
+def generator_utilisation(chunks: list[dict]) -> dict[str, float]:
+    """How much of the sampling phase the generator actors were busy generating. Everything
+    else on that critical path (scheduling, serialization, verification stalls, bookkeeping)
+    is the pipeline's own overhead."""
+    intervals = [tuple(i) for c in chunks for i in c.get("gen_intervals", [])]
+    busy, span = union_seconds(intervals)
+    return {"generator_busy_s": busy, "sampling_span_s": span,
+            "pipeline_overhead_fraction": 1 - busy / span if span else 0.0}
+
+
 def time_split(chunks: list[dict], wall_s: float) -> dict[str, float]:
     total = {k: sum(c.get(k, 0.0) for c in chunks) for k in ("wall_s", "generation_s", "execution_s", "queue_s")}
     samples = sum(c.get("samples", 0) for c in chunks) or 1
@@ -68,6 +93,7 @@ def time_split(chunks: list[dict], wall_s: float) -> dict[str, float]:
         "per_sample_queue_s": total["queue_s"] / samples,
         "per_sample_other_s": overhead / samples,
         "other_fraction": overhead / busy,
+        **generator_utilisation(chunks),
     }
 
 

@@ -130,3 +130,11 @@ def test_diversity_counts_programs_and_behaviours():
     assert diversity(cands, fingerprints) == {"candidates": 4, "distinct_keys": 3, "distinct_outputs": 2,
                                               "key_ratio": 0.75}
     assert diversity(cands)["distinct_outputs"] is None
+
+
+def test_union_of_generator_intervals():
+    from pipeline.summary import union_seconds
+
+    assert union_seconds([(0, 2), (1, 3), (5, 6)]) == (4, 6)
+    assert union_seconds([(0, 1), (0.5, 0.7)]) == (1, 1)
+    assert union_seconds([]) == (0.0, 0.0)
