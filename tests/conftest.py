@@ -83,34 +83,47 @@ def sandbox_image() -> str:
     return DEFAULT_TAG
 
 
+TINY_TRAINING_TEXT = [
+    "def add(a, b):\n    return a + b\n",
+    "def f(xs):\n    return [x + 1 for x in xs]\n",
+    "The answer is 42. What is 6 times 7? Think step by step.",
+    "for i in range(10):\n    print(i * i)\n",
+    "héllo wörld — ünïcode ✓ 你好",
+]
+
+
 def build_tiny_tokenizer():
     """A byte-level BPE tokenizer trained in a second on a few code and text lines."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    text = ["def f(xs):\n    return [x + 1 for x in xs]\n", "    return sorted(s)\n", "The answer is 42.\n"]
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<pad>", "<s>", "</s>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(text * 20, trainer)
+    tokenizer.train_from_iterator(TINY_TRAINING_TEXT * 20, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+def build_tiny_llama(tokenizer, seed: int = 0):
+    """A random-init 2-layer Llama; peaky init (0.2) so greedy decoding has no near-ties."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                         initializer_range=0.2, bos_token_id=tokenizer.bos_token_id,
+                         eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(config).eval()
 
 
 @pytest.fixture(scope="session")
 def tiny_random_model(tmp_path_factory) -> str:
-    """A random-init 2-layer Llama with its tokenizer, saved in the transformers format."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
+    """The random-init tiny Llama with its tokenizer, saved in the transformers format."""
     path = tmp_path_factory.mktemp("tiny-random-llama")
     tokenizer = build_tiny_tokenizer()
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(path)
+    build_tiny_llama(tokenizer).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)

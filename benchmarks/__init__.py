@@ -1,0 +1,1 @@
+"""Benchmarks: task sets (benchmarks/tasks) and scripts that print JSON lines."""

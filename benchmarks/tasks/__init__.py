@@ -1,0 +1,1 @@
+"""Seeded task generators with train/test splits disjoint by construction."""

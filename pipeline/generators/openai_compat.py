@@ -1,0 +1,145 @@
+"""OpenAI-compatible backend: any `/v1/completions` or `/v1/chat/completions` server
+(a vLLM deployment, `ttc serve-model`, ...).
+
+One HTTP request per prompt asks for all n samples through the `n` field; a server that
+returns fewer gets the rest as separate n=1 requests (seeded seed+k when a seed is set).
+Connection errors, timeouts, 429 and 5xx are retried with exponential backoff; other
+4xx fail at once with the server's message. At most `concurrency` requests are in flight.
+"""
+from __future__ import annotations
+
+import random
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import requests
+
+from pipeline.types import Completion, SamplingParams
+
+RETRY_STATUS = {408, 429, 500, 502, 503, 504}
+
+
+class OpenAICompatError(RuntimeError):
+    """The server refused a request, or stayed unreachable through all retries."""
+
+
+class OpenAICompatGenerator:
+    def __init__(self, model: str, base_url: str, api_key: str | None = None, timeout_s: float = 60.0,
+                 max_retries: int = 3, concurrency: int = 8, chat: bool = False, backoff_s: float = 0.5):
+        self.model, self.chat = model, chat
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s, self.max_retries, self.backoff_s = timeout_s, max_retries, backoff_s
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai-compat")
+        self._local = threading.local()  # one requests.Session per pool thread
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        results = list(self._pool.map(lambda p: self._request(p, params, params.n, params.seed), prompts))
+        missing = [(i, k) for i, got in enumerate(results) for k in range(len(got), params.n)]
+        extra = self._pool.map(lambda ik: self._request(prompts[ik[0]], params, 1, _shifted(params.seed, ik[1])),
+                               missing)
+        for (i, _), completions in zip(missing, extra):
+            results[i].extend(completions[:1])
+        return results
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> OpenAICompatGenerator:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ one request
+
+    def _request(self, prompt: str, params: SamplingParams, n: int, seed: int | None) -> list[Completion]:
+        path = "/chat/completions" if self.chat else "/completions"
+        data = self._post(path, self._body(prompt, params, n, seed))
+        choices = sorted(data.get("choices") or [], key=lambda choice: choice.get("index", 0))
+        if not choices:
+            raise OpenAICompatError(f"{self.base_url}{path} returned no choices: {str(data)[:300]}")
+        prompt_tokens = (data.get("usage") or {}).get("prompt_tokens", 0)
+        return [self._completion(choice, prompt_tokens, params.logprobs) for choice in choices]
+
+    def _body(self, prompt: str, params: SamplingParams, n: int, seed: int | None) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "n": n, "max_tokens": params.max_new_tokens,
+                                "temperature": params.temperature, "top_p": params.top_p}
+        if self.chat:
+            body["messages"] = [{"role": "user", "content": prompt}]
+        else:
+            body["prompt"] = prompt
+        # logprobs always, so cumulative_logprob is filled as the other backends fill it;
+        # optional fields only when set: strict servers reject ones they do not know
+        body["logprobs"] = True if self.chat else 1
+        optional = {"stop": params.stop or None, "seed": seed, "top_k": params.top_k or None}
+        body.update({key: value for key, value in optional.items() if value is not None})
+        return body
+
+    def _completion(self, choice: dict[str, Any], prompt_tokens: int, want_logprobs: bool) -> Completion:
+        text = (choice["message"].get("content") or "") if self.chat else choice.get("text", "")
+        logprobs = _token_logprobs(choice.get("logprobs"), self.chat)
+        token_ids = list(choice.get("token_ids") or [])
+        return Completion(
+            text=text, token_ids=token_ids, cumulative_logprob=sum(logprobs or []),
+            token_logprobs=logprobs if want_logprobs else None, finish_reason=_finish_reason(choice),
+            prompt_tokens=prompt_tokens, completion_tokens=len(token_ids) or len(logprobs or []))
+
+    # ------------------------------------------------------------ HTTP with retries
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        url = f"{self.base_url}{path}"
+        problem = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(self._backoff(attempt))
+            try:
+                response = self._session().post(url, json=body, headers=self.headers, timeout=self.timeout_s)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                problem = f"{type(error).__name__}: {error}"
+                continue
+            if response.ok:
+                return response.json()
+            problem = f"HTTP {response.status_code}: {response.text[:500]}"
+            if response.status_code not in RETRY_STATUS:
+                raise OpenAICompatError(f"{url} refused the request: {problem}")
+            self._local.retry_after = response.headers.get("Retry-After")
+        raise OpenAICompatError(f"{url} failed {self.max_retries + 1} times; last error: {problem}")
+
+    def _backoff(self, attempt: int) -> float:
+        """backoff_s * 2^(attempt-1) with jitter, at most 30 s; a server's Retry-After wins if longer."""
+        delay = min(30.0, self.backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+        retry_after = getattr(self._local, "retry_after", None)
+        self._local.retry_after = None
+        if retry_after and retry_after.isdigit():
+            delay = max(delay, min(float(retry_after), 60.0))
+        return delay
+
+    def _session(self) -> requests.Session:
+        if not hasattr(self._local, "session"):
+            self._local.session = requests.Session()
+        return self._local.session
+
+
+def _shifted(seed: int | None, k: int) -> int | None:
+    return None if seed is None else seed + k
+
+
+def _token_logprobs(logprobs: dict[str, Any] | None, chat: bool) -> list[float] | None:
+    if not logprobs:
+        return None
+    if chat:
+        return [float(entry["logprob"]) for entry in logprobs.get("content") or []]
+    return [float(lp) for lp in logprobs.get("token_logprobs") or [] if lp is not None]
+
+
+def _finish_reason(choice: dict[str, Any]) -> str:
+    """OpenAI says 'stop' for both; a vLLM-style `stop_reason: null` means end-of-sequence."""
+    reason = choice.get("finish_reason")
+    if reason == "length":
+        return "length"
+    if reason == "stop" and "stop_reason" in choice and choice["stop_reason"] is None:
+        return "eos"
+    return "stop"
