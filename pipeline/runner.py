@@ -128,7 +128,7 @@ class Engine:
         self.store.append("chunks", f"{task.id}/{chunk.start}", {
             "queue_s": started - chunk.submitted, "wall_s": time.perf_counter() - started,
             "generation_s": gen_s, "generate_call_s": generated - started, "gen_intervals": intervals,
-            "execution_s": exec_s, "samples": len(candidates)})
+            "execution_s": exec_s, "samples": len(candidates), "done_at": time.time()})
 
     def verify(self, state: TaskState, candidates: list[Candidate]) -> tuple[dict[str, tuple[Verdict, bool]], float]:
         """Verdict and ground truth per candidate key; each distinct key is judged once."""

@@ -72,11 +72,13 @@ def union_seconds(intervals: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def generator_utilisation(chunks: list[dict]) -> dict[str, float]:
-    """How much of the sampling phase the generator actors were busy generating. Everything
-    else on that critical path (scheduling, serialization, verification stalls, bookkeeping)
-    is the pipeline's own overhead."""
+    """How much of the sampling phase (first generation to last stored sample) the generator
+    actors were busy generating. Everything else on that critical path (scheduling,
+    serialization, verification stalls and the verification tail, bookkeeping) is overhead."""
     intervals = [tuple(i) for c in chunks for i in c.get("gen_intervals", [])]
-    busy, span = union_seconds(intervals)
+    busy, _ = union_seconds(intervals)
+    ends = [c["done_at"] for c in chunks if "done_at" in c]
+    span = max(ends) - min(start for start, _ in intervals) if intervals and ends else 0.0
     return {"generator_busy_s": busy, "sampling_span_s": span,
             "pipeline_overhead_fraction": 1 - busy / span if span else 0.0}
 
