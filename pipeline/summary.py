@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from pipeline.evaluation import coverage_curve, recommend_n, selector_report
+from pipeline.evaluation import coverage_curve, held_out_split, recommend_n, selector_report
 from pipeline.types import Selection
 
 
@@ -99,6 +99,26 @@ def time_split(chunks: list[dict], wall_s: float) -> dict[str, float]:
     }
 
 
+def verifier_quality(samples: list[dict], task_ids: list[str]) -> dict[str, Any] | None:
+    """The selector-visible verifier against ground truth (only when they differ, i.e. a run
+    with an oracle): false-positive rate per sample, estimated on held-out tasks (Inference
+    Scaling fLaws), and the N beyond which resampling stops paying at that rate."""
+    if not any(s.get("verifier_passed") != s["passed"] for s in samples):
+        return None
+    _, held_out = held_out_split(task_ids)
+    held = set(held_out)
+    wrong = [s for s in samples if not s["passed"] and s["task_id"] in held]
+    right = [s for s in samples if s["passed"] and s["task_id"] in held]
+    fp_rate = sum(bool(s.get("verifier_passed")) for s in wrong) / len(wrong) if wrong else 0.0
+    counts = per_task_counts(samples, task_ids)
+    per_task_p = [c / n for n, c in counts.values() if n]
+    recommendation = recommend_n(coverage(counts), fp_rate, per_task_p=per_task_p)
+    return {"held_out_tasks": len(held_out), "false_positive_rate": fp_rate,
+            "true_positive_rate": sum(bool(s.get("verifier_passed")) for s in right) / len(right) if right else None,
+            "recommended_n": recommendation.n, "accuracy_ceiling": recommendation.ceiling,
+            "modelled_accuracy_at_n": recommendation.accuracy_at_n}
+
+
 def summarise(task_ids: list[str], samples: list[dict], selections: list[dict], errors: list[dict],
               chunks: list[dict], wall_s: float) -> dict[str, Any]:
     counts = per_task_counts(samples, task_ids)
@@ -117,5 +137,6 @@ def summarise(task_ids: list[str], samples: list[dict], selections: list[dict], 
         "diversity": diversity_summary(samples),
         "early_stop": early_stop_savings(samples),
         "recommended_n": recommend_n(curve, 0.0, per_task_p=per_task_p).__dict__ if curve else None,
+        "verifier_vs_ground_truth": verifier_quality(samples, task_ids) if curve else None,
         "time": time_split(chunks, wall_s),
     }

@@ -138,3 +138,19 @@ def test_union_of_generator_intervals():
     assert union_seconds([(0, 2), (1, 3), (5, 6)]) == (4, 6)
     assert union_seconds([(0, 1), (0.5, 0.7)]) == (1, 1)
     assert union_seconds([]) == (0.0, 0.0)
+
+
+def test_verifier_quality_against_ground_truth_on_held_out_tasks():
+    from pipeline.evaluation import held_out_split
+    from pipeline.summary import verifier_quality
+
+    task_ids = [f"t{i}" for i in range(40)]
+    samples = []
+    for tid in task_ids:  # per task: 2 correct (accepted), 8 wrong of which 2 accepted
+        for i in range(10):
+            samples.append({"task_id": tid, "sample_index": i, "passed": i < 2, "verifier_passed": i < 4})
+    quality = verifier_quality(samples, task_ids)
+    assert quality["held_out_tasks"] == len(held_out_split(task_ids)[1])
+    assert quality["false_positive_rate"] == 0.25 and quality["true_positive_rate"] == 1.0
+    assert quality["accuracy_ceiling"] < 1.0  # p / (p + (1 - p) f) = 0.2 / 0.4
+    assert verifier_quality([{**s, "verifier_passed": s["passed"]} for s in samples], task_ids) is None
