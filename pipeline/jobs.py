@@ -78,10 +78,22 @@ def submit(config_path: str, overrides: list[str] | None = None, address: str | 
     client = job_client(address)
     with tempfile.TemporaryDirectory(prefix="ttc-job-") as folder:
         (Path(folder) / JOB_CONFIG_NAME).write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-        return client.submit_job(
-            entrypoint=job_entrypoint(cluster_dir or os.getcwd()),
+        return _submit_when_ready(
+            client, entrypoint=job_entrypoint(cluster_dir or os.getcwd()),
             runtime_env={"working_dir": folder, "env_vars": env_vars},
             metadata={"ttc_config": str(config_path), "ttc_run_name": config.name})
+
+
+def _submit_when_ready(client, wait_s: float = 60.0, **job) -> str:
+    """A head that has just started answers 'No available agent' for a few seconds: wait."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return client.submit_job(**job)
+        except RuntimeError as exc:
+            if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                raise JobError(f"the cluster refused the job: {exc}") from None
+            time.sleep(1.0)
 
 
 def _job_call(address: str | None, job_id: str, method: str, *args):

@@ -270,8 +270,11 @@ class SelectionStep:
 
         return program_outputs(list(state.candidates.values()), probes, task.entry_point or "f", self.execute)
 
+    def done(self, state: TaskState) -> bool:
+        return all(self.store.has("selections", f"{state.task.id}/{s.name}") for s in self.selectors)
+
     def __call__(self, state: TaskState) -> None:
-        if all(self.store.has("selections", f"{state.task.id}/{s.name}") for s in self.selectors):
+        if self.done(state):
             return
         candidates = [state.candidates[i] for i in sorted(state.candidates)]
         verdicts = list(state.verdicts.values())
@@ -370,12 +373,16 @@ class Session:
         select = SelectionStep(config, store, execute)
 
         def on_task_done(state: TaskState) -> None:
-            select(state)
+            try:
+                select(state)
+            except Exception as exc:  # noqa: BLE001 - a task's bad data fails that task, not the run
+                engine.record_error(Chunk(state, 0, 0), exc)
             progress.task_done()
 
         engine.run_all(states, on_task_done)
         for state in states:  # tasks finished entirely before a resume
-            select(state)
+            if not state.errors and not select.done(state):
+                on_task_done(state)
 
     def close(self) -> None:
         import ray
@@ -397,6 +404,7 @@ def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_
 
     summary = summarise(task_ids, store.read("samples"), store.read("selections"),
                         store.read("errors"), store.read("chunks"), wall_s)
+    summary["verifier_errors"] = sum(1 for v in store.read("verdicts") if v.get("error"))
     summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
                                                  title=f"{config.name}: {config.model.path}"))
     store.write_json("summary.json", summary)

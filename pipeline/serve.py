@@ -12,8 +12,8 @@ never logged); oversized or overlong work (body size, n, max_new_tokens, task fi
 too many requests at once (4xx before any work starts). What not: TLS (put a proxy in front),
 rate limits per client, and the code a model writes, which the Docker sandbox contains.
 """
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: FastAPI must see the real `Request` class on the
+# ingress methods, which are defined inside build_app.
 import hashlib
 import hmac
 import json
@@ -92,8 +92,8 @@ def resolve_api_key(key_file: str | None) -> str | None:
     return key or None
 
 
-def check_bind(host: str, api_key: str | None) -> None:
-    if host not in LOOPBACK and api_key is None:
+def check_bind(host: str, has_key: bool) -> None:
+    if host not in LOOPBACK and not has_key:
         raise ServeError(f"refusing to bind {host!r} without an API key: anyone who reaches it could run work "
                          "on this cluster; set TTC_API_KEY or pass --api-key-file (or bind 127.0.0.1)")
 
@@ -235,7 +235,7 @@ def make_settings(config_path: str | None, overrides: list[str] | None = None, h
 
     config = load_config(config_path, overrides)
     key = resolve_api_key(api_key_file)
-    check_bind(host, key)
+    check_bind(host, key is not None)
     try:
         parsed_limits = ServeLimits.model_validate(apply_overrides({}, limits or []))
     except ValidationError as err:
@@ -250,7 +250,7 @@ def deploy(settings: ServeSettings, ray_address: str | None = None) -> str:
 
     from pipeline.runner import init_ray
 
-    check_bind(settings.host, "set" if settings.api_key_sha256 else None)
+    check_bind(settings.host, settings.api_key_sha256 is not None)
     init_ray(ray_address)
     serve.start(http_options={"host": settings.host, "port": settings.port})
     serve.run(build_app(settings), name="ttc", route_prefix="/")

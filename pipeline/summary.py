@@ -1,7 +1,7 @@
 """summary.json of a run, computed from what is on disk (so a resumed run summarises all of it)."""
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Any
 
 from pipeline.evaluation import coverage_curve, held_out_split, recommend_n, selector_report
@@ -130,6 +130,7 @@ def summarise(task_ids: list[str], samples: list[dict], selections: list[dict], 
         "tasks": len(task_ids),
         "samples": len(samples),
         "errors": len(errors),
+        "errors_by_kind": dict(Counter(e.get("kind", "?") for e in errors)),
         "tokens": sum(s["trajectory"]["completion"]["completion_tokens"] for s in samples),
         "pass_at_k": {k: curve[k] for k in curve_points(n_max)} if curve else {},
         "coverage_curve": curve,

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import tempfile
@@ -96,15 +97,21 @@ class UnitTestVerifier:
             return list(pool.map(lambda c: self._run_one(task, tests, c), candidates))
 
     def _run_one(self, task: Task, tests: str, candidate: Candidate) -> Verdict:
-        files = {**task.files, "solution.py": candidate.content, "test_solution.py": tests}
+        # A candidate that exits 0 early (os._exit(0) on import) must not pass: the tests
+        # have to reach their last line, which prints a marker the candidate cannot know.
+        marker = f"ttc-tests-completed-{secrets.token_hex(8)}"
+        script = f"{tests}\nprint({marker!r}, flush=True)\n"
+        files = {**task.files, "solution.py": candidate.content, "test_solution.py": script}
         result = execute_safely(self.execute, ["python3", "test_solution.py"], files, self.timeout_s)
+        completed = marker in result.stdout
+        passed = result.ok and completed
         details = {
             "exit_code": result.exit_code, "timed_out": result.timed_out, "oom": result.oom,
-            "truncated": result.truncated,
+            "truncated": result.truncated, "tests_completed": completed,
             "stderr_tail": stderr_tail(result.stderr), "duration_s": result.duration_s,
         }
         return Verdict(task_id=task.id, candidate_key=candidate.key, verifier=self.name,
-                       passed=result.ok, score=float(result.ok), details=details, error=result.error)
+                       passed=passed, score=float(passed), details=details, error=result.error)
 
 
 def execute_safely(execute: Execute, cmd: list[str], files: dict[str, str | bytes],

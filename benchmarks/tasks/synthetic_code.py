@@ -17,7 +17,8 @@ of STOP_SEQUENCES and at the first non-indented non-empty line (the function end
 Use `candidate_program(task, completion)` so that every user forms it the same way.
 
 Tests (`Task.tests`) are a standalone script: `from solution import f`, then asserts on the
-shown and hidden cases; the verifier writes the candidate to `solution.py`, the tests to
+shown and hidden cases (a candidate calling exit() fails; one calling os._exit(0) is the
+verifier's to catch); the verifier writes the candidate to `solution.py`, the tests to
 `test_solution.py`, and runs `python3 test_solution.py` (exit code 0 = pass).
 
 Train/test split is by program identity, taken as behaviour: the hash of the program's outputs
@@ -222,12 +223,17 @@ def _prompt(spec: str, arg: str, shown: list[tuple[object, object]]) -> str:
 
 
 def _tests(cases: list[tuple[object, object]]) -> str:
+    # SystemExit is turned into a failure: a candidate that calls exit(0) must not pass
     return (
-        f"from solution import {ENTRY_POINT}\n\n"
-        f"CASES = {cases!r}\n\n"
-        "for arg, want in CASES:\n"
-        f"    got = {ENTRY_POINT}(arg)\n"
-        f"    assert got == want, f'{ENTRY_POINT}({{arg!r}}) returned {{got!r}}, expected {{want!r}}'\n"
+        "import sys\n\n"
+        "try:\n"
+        f"    from solution import {ENTRY_POINT}\n\n"
+        f"    CASES = {cases!r}\n"
+        "    for arg, want in CASES:\n"
+        f"        got = {ENTRY_POINT}(arg)\n"
+        f"        assert got == want, f'{ENTRY_POINT}({{arg!r}}) returned {{got!r}}, expected {{want!r}}'\n"
+        "except SystemExit as stop:\n"
+        "    sys.exit(f'FAIL: the solution called exit({stop.code!r})')\n"
     )
 
 

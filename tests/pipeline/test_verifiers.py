@@ -273,3 +273,13 @@ def test_visible_tests_verifier_passes_an_example_overfitter_that_unit_tests_rej
     assert visible.verify(task, [overfit])[0].passed
     assert not hidden.verify(task, [overfit])[0].passed
     assert visible.verify(task.model_copy(update={"metadata": {}}), [overfit])[0].error
+
+
+def test_a_candidate_that_exits_zero_early_does_not_pass():
+    task = Task(id="t", prompt="def f(x):\n", entry_point="f",
+                tests="from solution import f\nassert f(1) == 2\n")
+    cheat = Candidate(task_id="t", sample_index=0, content="import os\nos._exit(0)\ndef f(x):\n    return 0\n")
+    honest = Candidate(task_id="t", sample_index=1, content="def f(x):\n    return x + 1\n")
+    cheat_verdict, honest_verdict = make_verifier("unit_tests", execute=subprocess_executor).verify(task, [cheat, honest])
+    assert cheat_verdict.details["exit_code"] == 0 and not cheat_verdict.passed
+    assert honest_verdict.passed

@@ -1,0 +1,1 @@
+"""Tiny models trained by ttc itself (weights in models/<name>/) and their scripts."""
