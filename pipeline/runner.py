@@ -372,17 +372,20 @@ class Session:
                         self.verify_fn(config.verifier, config.verifier_options), progress, on_sample, oracle)
         select = SelectionStep(config, store, execute)
 
-        def on_task_done(state: TaskState) -> None:
+        def select_task(state: TaskState) -> None:
             try:
                 select(state)
             except Exception as exc:  # noqa: BLE001 - a task's bad data fails that task, not the run
                 engine.record_error(Chunk(state, 0, 0), exc)
             progress.task_done()
 
-        engine.run_all(states, on_task_done)
+        # Selection may execute programs (votes over behaviour): off the scheduling thread,
+        # so the generators keep receiving work meanwhile.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="select") as selecting:
+            engine.run_all(states, lambda state: selecting.submit(select_task, state))
         for state in states:  # tasks finished entirely before a resume
             if not state.errors and not select.done(state):
-                on_task_done(state)
+                select_task(state)
 
     def close(self) -> None:
         import ray

@@ -258,7 +258,11 @@ def _make_task(rng: random.Random, split: str, seen: set[str]) -> Task | None:
         entry_point=ENTRY_POINT,
         tests=_tests(cases),
         metadata={"solution": source, "program_id": identity, "split": split,
-                  "family": family_name, "hidden_constants": hidden, "stop": STOP_SEQUENCES},
+                  "family": family_name, "hidden_constants": hidden, "stop": STOP_SEQUENCES,
+                  # the shown examples only: an imperfect verifier (overfit programs pass it)
+                  "visible_tests": _tests(cases[:3]),
+                  # inputs without outputs, for voting over what programs do (not their text)
+                  "probe_inputs": [repr((x,)) for x in PROBES[family.arg][:8]]},
     )
 
 
