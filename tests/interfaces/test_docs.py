@@ -1,4 +1,4 @@
-"""docs/interfaces.md stays true: its Python runs (on the tiny model), its commands parse."""
+"""The README's interface sections stay true: its Python runs (on the tiny model), its commands parse."""
 import json
 import re
 import shlex
@@ -9,7 +9,7 @@ from pipeline.cli import build_parser
 from pipeline.serve import BestOfNHttpRequest
 from tests.interfaces.conftest import ROOT
 
-DOC = (ROOT / "docs" / "interfaces.md").read_text()
+DOC = (ROOT / "README.md").read_text()
 
 
 def blocks(language: str) -> list[str]:
@@ -20,8 +20,8 @@ def commands(program: str) -> list[list[str]]:
     """Argument lists of the `program` lines of the bash blocks, past any VAR=value prefix."""
     found = []
     for line in "".join(blocks("bash")).splitlines():
-        words = shlex.split(re.sub(r"^([A-Z_]+=(\$\([^)]*\)|\S+)\s+)+", "", line))
-        if words and words[0] == program:
+        words = shlex.split(re.sub(r"^([A-Z_]+=(\$\([^)]*\)|\S+)\s+)+", "", line), comments=True)
+        if words and words[0].rsplit("/", 1)[-1] == program:  # `ttc` or `.venv/bin/ttc`
             found.append(words[1:])
     return found
 
@@ -55,7 +55,7 @@ def test_the_python_examples_run(ray_local, sandbox_image, tiny_random_model, tm
     assert "model__path" in code
     namespace: dict = {}
     try:
-        exec(compile(code, "docs/interfaces.md", "exec"), namespace)
+        exec(compile(code, "README.md", "exec"), namespace)
     finally:
         if "client" in namespace:
             namespace["client"].close()
