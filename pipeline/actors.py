@@ -14,6 +14,7 @@ import ray
 
 from pipeline.config import RunConfig
 from pipeline.generators import make_generator
+from pipeline.model_zoo import resolve_model_path
 from pipeline.types import Candidate, Completion, SamplingParams, Task, Verdict
 
 
@@ -59,7 +60,8 @@ def generator_options(config: RunConfig) -> dict[str, Any]:
     m = config.model
     if m.backend == "openai_compat":
         return {"model": m.path, "base_url": m.base_url}
-    return {"model_path": m.path, "device": m.device, "dtype": m.dtype, "max_batch_size": m.max_batch_size}
+    return {"model_path": resolve_model_path(m.path), "device": m.device, "dtype": m.dtype,
+            "max_batch_size": m.max_batch_size}
 
 
 def start_generators(config: RunConfig) -> list[ray.actor.ActorHandle]:

