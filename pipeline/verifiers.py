@@ -17,6 +17,7 @@ import secrets
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -225,6 +226,7 @@ class RewardModelVerifier:
         self.model_path, self.batch_size, self.threshold = model_path, batch_size, threshold
         self.device, self.max_length, self.positive_label = device, max_length, positive_label
         self._model = self._tokenizer = None
+        self._lock = threading.Lock()
 
     def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
         return verify_distinct(candidates, lambda firsts: self._judge(task, firsts))
@@ -238,10 +240,12 @@ class RewardModelVerifier:
     def score(self, texts: list[str]) -> list[float]:
         import torch
 
-        model, tokenizer = self._load()
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
-        with torch.no_grad():
-            logits = model(**batch.to(model.device)).logits.float()
+        # one lock: the model loads once, and the (not thread-safe) tokenizer runs one batch at a time
+        with self._lock:
+            model, tokenizer = self._load()
+            batch = tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
+            with torch.no_grad():
+                logits = model(**batch.to(model.device)).logits.float()
         if logits.shape[-1] == 1:
             return torch.sigmoid(logits[:, 0]).tolist()
         return torch.softmax(logits, dim=-1)[:, self._positive_index(model)].tolist()
