@@ -8,15 +8,13 @@ Prints one JSON line per task and a summary line.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks.tasks.synthetic_code import STOP_SEQUENCES, candidate_program, make_tasks
-from models.sampling import load, pass_at_k, sample
+from models.sampling import eval_main, pass_at_k, sample
 
 KS = (1, 4, 16, 64)
 
@@ -87,27 +85,8 @@ def summarise(rows: list[dict], n: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/tiny-coder")
-    parser.add_argument("--tasks", type=int, default=50)
-    parser.add_argument("--n", type=int, default=64)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    model, tokenizer = load(args.model)
-    started, rows = time.time(), []
-    for index, task in enumerate(make_tasks("test", args.tasks, seed=args.seed)):
-        rows.append(evaluate_task(model, tokenizer, task, args.n, args.temperature, args.seed + index))
-        print(json.dumps(rows[-1]), flush=True)
-    summary = summarise(rows, args.n) | {"temperature": args.temperature, "stop": STOP_SEQUENCES,
-                                          "wall_s": round(time.time() - started, 1)}
-    print(json.dumps({"summary": summary}), flush=True)
-
+    eval_main(argv, __doc__.splitlines()[0], "models/tiny-coder", 50, 64, make_tasks, evaluate_task, summarise,
+              extra={"stop": STOP_SEQUENCES})
 
 if __name__ == "__main__":
     main()

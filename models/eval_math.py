@@ -8,13 +8,10 @@ sample without an answer does not vote) and the oracle coverage (any sample corr
 """
 from __future__ import annotations
 
-import argparse
-import json
-import time
 from collections import Counter
 
 from benchmarks.tasks.arith_word import STOP_SEQUENCES, extract_answer, make_tasks
-from models.sampling import load, sample
+from models.sampling import eval_main, sample
 
 KS = (1, 4, 16, 64)
 
@@ -49,26 +46,8 @@ def summarise(rows: list[dict], n: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="models/tiny-math")
-    parser.add_argument("--tasks", type=int, default=100)
-    parser.add_argument("--n", type=int, default=16)
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-
-    import torch
-
-    torch.set_num_threads(args.threads)
-    model, tokenizer = load(args.model)
-    started, rows = time.time(), []
-    for index, task in enumerate(make_tasks("test", args.tasks, seed=args.seed)):
-        rows.append(evaluate_task(model, tokenizer, task, args.n, args.temperature, args.seed + index))
-        print(json.dumps(rows[-1]), flush=True)
-    summary = summarise(rows, args.n) | {"temperature": args.temperature, "wall_s": round(time.time() - started, 1)}
-    print(json.dumps({"summary": summary}), flush=True)
-
+    eval_main(argv, __doc__.splitlines()[0], "models/tiny-math", 100, 16, make_tasks, evaluate_task, summarise,
+              extra=None)
 
 if __name__ == "__main__":
     main()

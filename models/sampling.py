@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pipeline.evaluation import pass_at_k  # noqa: F401 - re-exported for the evals
+
 
 def load(folder: str | Path):
     """(model, tokenizer) from a save_pretrained folder, in eval mode."""
@@ -31,11 +33,29 @@ def sample(model, tokenizer, prompt: str, n: int, temperature: float, max_new_to
     return texts * n if greedy else texts
 
 
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k from n samples with c correct (Chen et al., 2021)."""
-    if n - c < k:
-        return 1.0
-    result = 1.0
-    for i in range(n - c + 1, n + 1):
-        result *= 1.0 - k / i
-    return 1.0 - result
+def eval_main(argv: list[str] | None, description: str, model: str, tasks: int, n: int,
+              make_tasks, evaluate_task, summarise, extra: dict | None = None) -> None:
+    """The shared command line of the model evals: one JSON line per task, then a summary."""
+    import argparse
+    import json
+    import time
+
+    import torch
+
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", default=model)
+    parser.add_argument("--tasks", type=int, default=tasks)
+    parser.add_argument("--n", type=int, default=n)
+    parser.add_argument("--temperature", type=float, default=0.8)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    loaded, tokenizer = load(args.model)
+    started, rows = time.time(), []
+    for index, task in enumerate(make_tasks("test", args.tasks, seed=args.seed)):
+        rows.append(evaluate_task(loaded, tokenizer, task, args.n, args.temperature, args.seed + index))
+        print(json.dumps(rows[-1]), flush=True)
+    summary = summarise(rows, args.n) | {"temperature": args.temperature, **(extra or {}),
+                                          "wall_s": round(time.time() - started, 1)}
+    print(json.dumps({"summary": summary}), flush=True)
