@@ -46,7 +46,7 @@ def cmd_sandbox_gc(args: argparse.Namespace) -> int:
 def cmd_serve_model(args: argparse.Namespace) -> int:
     from pipeline.serve_model import serve_model
 
-    serve_model(args.model_path, host=args.host, port=args.port)
+    serve_model(args.model_path, host=args.host, port=args.port, api_key_file=args.api_key_file)
     return 0
 
 
@@ -112,8 +112,9 @@ def _add_sandbox(sub: argparse._SubParsersAction) -> None:
 def _add_serve_model(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve-model", help="OpenAI-compatible endpoint for a local HF model (Ray Serve)")
     p.add_argument("model_path")
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="another address than loopback needs an API key")
     p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key-file", help="file holding the API key (else TTC_API_KEY)")
     p.set_defaults(func=cmd_serve_model)
 
 

@@ -12,7 +12,7 @@ import time
 import uuid
 from typing import Any, Literal
 
-from fastapi import FastAPI, HTTPException
+from fastapi import FastAPI, Header, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ray import serve
 
@@ -113,18 +113,30 @@ def chat_choice(index: int, completion: Completion, logprobs: bool, tokenizer: A
 @serve.deployment(max_ongoing_requests=64)
 @serve.ingress(api)
 class ModelServer:
-    def __init__(self, model_path: str, model_name: str, generator_options: dict[str, Any]):
+    def __init__(self, model_path: str, model_name: str, generator_options: dict[str, Any],
+                 api_key_sha256: str | None = None):
         from pipeline.generators.hf import HFGenerator
 
         self.model_name = model_name
         self.generator = HFGenerator(model_path, **generator_options)
+        self.api_key_sha256 = api_key_sha256  # only the digest travels to the replica
+
+    def _authorize(self, header: str | None) -> None:
+        from pipeline.serve import HttpError, authorize
+
+        try:
+            authorize(header, self.api_key_sha256)
+        except HttpError as error:
+            raise HTTPException(error.status, error.message) from None
 
     @api.get("/v1/models")
-    def models(self) -> dict:
+    def models(self, authorization: str | None = Header(None)) -> dict:
+        self._authorize(authorization)
         return {"object": "list", "data": [{"id": self.model_name, "object": "model", "owned_by": "ttc"}]}
 
     @api.post("/v1/completions")
-    async def completions(self, body: CompletionRequest) -> dict:
+    async def completions(self, body: CompletionRequest, authorization: str | None = Header(None)) -> dict:
+        self._authorize(authorization)
         params = sampling_params(body, body.max_tokens, body.logprobs is not None)
         prompts = [body.prompt] if isinstance(body.prompt, str) else body.prompt
         results = await self._generate(body.model, prompts, params)
@@ -134,7 +146,8 @@ class ModelServer:
         return self._response("text_completion", choices, results)
 
     @api.post("/v1/chat/completions")
-    async def chat_completions(self, body: ChatRequest) -> dict:
+    async def chat_completions(self, body: ChatRequest, authorization: str | None = Header(None)) -> dict:
+        self._authorize(authorization)
         params = sampling_params(body, body.max_completion_tokens or body.max_tokens, body.logprobs)
         prompt = chat_prompt(self.generator.tokenizer, body.messages)
         results = await self._generate(body.model, [prompt], params)
@@ -161,7 +174,8 @@ class ModelServer:
 
 def build_app(model_path: str, model_name: str | None = None, device: str = "auto", dtype: str = "auto",
               max_batch_size: int = 64, memory_budget_mb: float | None = None,
-              num_replicas: int = 1, num_cpus: float = 1.0, num_gpus: float | None = None):
+              num_replicas: int = 1, num_cpus: float = 1.0, num_gpus: float | None = None,
+              api_key_sha256: str | None = None):
     """The Serve application; checks the model folder here so a bad path fails before Ray starts."""
     import torch
 
@@ -174,16 +188,22 @@ def build_app(model_path: str, model_name: str | None = None, device: str = "aut
     options = dict(device=device, dtype=dtype, max_batch_size=max_batch_size, memory_budget_mb=memory_budget_mb)
     deployment = ModelServer.options(
         num_replicas=num_replicas, ray_actor_options={"num_cpus": num_cpus, "num_gpus": num_gpus})
-    return deployment.bind(str(path), model_name or path.name, options)
+    return deployment.bind(str(path), model_name or path.name, options, api_key_sha256)
 
 
 def serve_model(model_path: str, host: str = "127.0.0.1", port: int = 8000, blocking: bool = True,
-                app_name: str = "ttc-model", **options: Any) -> str:
+                app_name: str = "ttc-model", api_key_file: str | None = None, **options: Any) -> str:
     """Deploy `build_app(model_path, **options)` on Ray Serve at http://host:port/v1 and return that URL.
 
-    Uses the connected Ray cluster (or starts a local one). With `blocking`, serves until interrupted.
+    Binds loopback by default; any other address needs an API key (TTC_API_KEY or
+    `api_key_file`), as `ttc serve` does. Uses the connected Ray cluster (or starts a local
+    one). With `blocking`, serves until interrupted.
     """
-    app = build_app(model_path, **options)
+    from pipeline.serve import check_bind, key_digest, resolve_api_key
+
+    key = resolve_api_key(api_key_file)
+    check_bind(host, key is not None)
+    app = build_app(model_path, api_key_sha256=key_digest(key) if key else None, **options)
     serve.start(http_options={"host": host, "port": port})
     serve.run(app, name=app_name, route_prefix="/", blocking=blocking)
     return f"http://{host}:{port}/v1"

@@ -143,3 +143,31 @@ def test_fewer_choices_than_n_are_filled_by_single_requests():
         server.shutdown()
     assert sorted(c.text for c in got) == ["seed 10", "seed 11", "seed 12"]
     assert [b["n"] for b in OneChoiceServer.bodies] == [3, 3, 1, 1]  # 503, retried, then 2 singles
+
+
+def test_a_keyed_model_server_refuses_requests_without_the_key(server_url, tiny_model_dir):
+    from ray import serve
+
+    from pipeline.serve import key_digest
+    from pipeline.serve_model import build_app
+
+    key = "k" * 32
+    app = build_app(str(tiny_model_dir), model_name="tiny", device="cpu", api_key_sha256=key_digest(key))
+    serve.run(app, name="ttc-keyed", route_prefix="/keyed", blocking=False)
+    base = server_url.rsplit("/v1", 1)[0] + "/keyed/v1"
+    assert requests.get(f"{base}/models", timeout=30).status_code == 401
+    wrong = requests.get(f"{base}/models", headers={"Authorization": "Bearer " + "x" * 32}, timeout=30)
+    assert wrong.status_code == 401
+    with OpenAICompatGenerator("tiny", base, api_key=key) as remote:
+        got = remote.generate(["def f"], SamplingParams(n=2, max_new_tokens=4, seed=1))
+    assert len(got[0]) == 2
+    serve.delete("ttc-keyed")
+
+
+def test_serve_model_refuses_an_exposed_address_without_a_key(tiny_model_dir, monkeypatch):
+    from pipeline.serve import ServeError
+    from pipeline.serve_model import serve_model
+
+    monkeypatch.delenv("TTC_API_KEY", raising=False)
+    with pytest.raises(ServeError, match="refusing to bind '0.0.0.0' without an API key"):
+        serve_model(str(tiny_model_dir), host="0.0.0.0", blocking=False)
