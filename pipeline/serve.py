@@ -118,6 +118,8 @@ def parse_request(body: bytes, limits: ServeLimits) -> BestOfNHttpRequest:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HttpError(400, f"body is not valid JSON: {exc}") from None
+    except RecursionError:  # a deeply nested body must not take the server down
+        raise HttpError(400, "body is nested too deeply") from None
     if not isinstance(data, dict):
         raise HttpError(400, f"body must be a JSON object, got {type(data).__name__}")
     try:
