@@ -54,6 +54,7 @@ class ServeLimits(BaseModel):
     max_files: int = Field(64, ge=0, description="files in task.files")
     max_files_bytes: int = Field(512_000, ge=0, description="total size of task.files")
     max_concurrent: int = Field(4, ge=1, le=1024, description="requests worked on at once; more get 429")
+    request_timeout_s: float = Field(600.0, gt=0, le=86_400, description="longer requests are answered 504")
 
 
 class ServeSettings(BaseModel):
@@ -175,6 +176,17 @@ def sdk_error_status(exc: Exception) -> int:
     return 422 if isinstance(exc, ValueError) else 500
 
 
+async def within(awaitable, seconds: float):
+    """The awaitable's result, or a 504 naming the limit once `seconds` have passed. The run
+    itself finishes in the background and stays on disk; the client is told at once."""
+    import asyncio
+
+    try:
+        return await asyncio.wait_for(awaitable, timeout=seconds)
+    except asyncio.TimeoutError:
+        raise HttpError(504, f"request took longer than request_timeout_s={seconds:g}") from None
+
+
 # --- the Ray Serve app ------------------------------------------------------------------------
 
 def build_app(settings: ServeSettings):
@@ -218,7 +230,10 @@ def build_app(settings: ServeSettings):
             with self.gate:
                 parsed = parse_request(await read_body(request, limits), limits)
                 try:
-                    result = await self.client.abest_of_n(parsed.task, n=parsed.n, **parsed.sdk_kwargs())
+                    result = await within(self.client.abest_of_n(parsed.task, n=parsed.n, **parsed.sdk_kwargs()),
+                                          limits.request_timeout_s)
+                except HttpError:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - answered as an error, logged with its traceback
                     log.exception("best_of_n failed for task %r", parsed.task.id)
                     raise HttpError(sdk_error_status(exc), f"{type(exc).__name__}: {exc}") from None

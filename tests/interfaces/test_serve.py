@@ -159,3 +159,13 @@ def test_code_sent_over_http_runs_only_in_the_sandbox(server):
     assert answer.status_code == 200, answer.text
     verdicts = [c["verdict"] for c in answer.json()["candidates"]]
     assert verdicts and all(v["passed"] and v["error"] is None for v in verdicts), verdicts
+
+
+def test_a_request_over_its_time_limit_gets_504():
+    import asyncio
+
+    from pipeline.serve import within
+
+    assert asyncio.run(within(asyncio.sleep(0, result="done"), 1.0)) == "done"
+    assert status_of(lambda: asyncio.run(within(asyncio.sleep(5), 0.05))) == (
+        504, "request took longer than request_timeout_s=0.05")
