@@ -57,6 +57,8 @@ class RunnerConfig(_Section):
 class BudgetConfig(_Section):
     max_samples_per_task: int | None = Field(None, ge=1)
     max_tokens_per_task: int | None = Field(None, ge=1)
+    max_samples_total: int | None = Field(None, ge=1, description="run-wide cap on samples scheduled")
+    max_tokens_total: int | None = Field(None, ge=1, description="run-wide cap on completion tokens")
     early_stop: bool = Field(False, description="stop a task once its selection is settled")
     exact_verifier: bool = Field(True, description="the verifier is ground truth: one pass settles a task")
 

@@ -187,7 +187,15 @@ class Engine:
         self.metrics.error(type(exc).__name__)
 
     # scheduling: keep at most max_in_flight samples out, task by task -----------------------
+    def run_budget_spent(self, states: list[TaskState]) -> bool:
+        budget = self.config.budget
+        if budget.max_samples_total is not None and sum(s.scheduled for s in states) >= budget.max_samples_total:
+            return True
+        return budget.max_tokens_total is not None and sum(s.tokens for s in states) >= budget.max_tokens_total
+
     def next_chunk(self, states: list[TaskState]) -> tuple[Chunk, int] | None:
+        if self.run_budget_spent(states):
+            return None
         for index, state in enumerate(states):
             if state.scheduled >= state.target or self.is_settled(state):
                 continue
@@ -195,6 +203,8 @@ class Engine:
             if start is None:
                 continue
             n = min(self.config.runner.chunk_size, state.target - start)
+            if self.config.budget.max_samples_total is not None:
+                n = min(n, self.config.budget.max_samples_total - sum(s.scheduled for s in states))
             state.scheduled = start + n
             return Chunk(state, start, n), index
         return None
@@ -279,6 +289,10 @@ class SelectionStep:
         candidates = [state.candidates[i] for i in sorted(state.candidates)]
         verdicts = list(state.verdicts.values())
         fingerprints = self.fingerprints(state) if candidates else None
+        from pipeline.evaluation import diversity
+
+        self.store.append("tasks", state.task.id, {"task_id": state.task.id, "tokens": state.tokens,
+                                                   **diversity(candidates, fingerprints)})
         for selector in self.selectors:
             pick = selector.select(state.task, candidates, verdicts, fingerprints=fingerprints)
             if not pick.abstained:
@@ -406,7 +420,7 @@ def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_
     from pipeline.summary import summarise
 
     summary = summarise(task_ids, store.read("samples"), store.read("selections"),
-                        store.read("errors"), store.read("chunks"), wall_s)
+                        store.read("errors"), store.read("chunks"), wall_s, store.read("tasks"))
     summary["verifier_errors"] = sum(1 for v in store.read("verdicts") if v.get("error"))
     summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
                                                  title=f"{config.name}: {config.model.path}"))

@@ -45,15 +45,28 @@ def early_stop_savings(samples: list[dict]) -> dict[str, Any]:
             "saved_fraction": 1 - used / fixed if fixed else 0.0}
 
 
-def diversity_summary(samples: list[dict]) -> dict[str, float]:
+def diversity_summary(samples: list[dict], task_records=()) -> dict[str, float | None]:
     by_task: dict[str, set] = defaultdict(set)
     totals: dict[str, int] = defaultdict(int)
     for s in samples:
         by_task[s["task_id"]].add(s["candidate_key"])
         totals[s["task_id"]] += 1
     ratios = [len(keys) / totals[t] for t, keys in by_task.items()]
+    outputs = [r["distinct_outputs"] for r in task_records if r.get("distinct_outputs") is not None]
     return {"mean_distinct_candidates": sum(len(k) for k in by_task.values()) / max(len(by_task), 1),
-            "mean_distinct_ratio": sum(ratios) / max(len(ratios), 1)}
+            "mean_distinct_ratio": sum(ratios) / max(len(ratios), 1),
+            "mean_distinct_outputs": sum(outputs) / len(outputs) if outputs else None}
+
+
+def per_task_table(counts: dict[str, tuple[int, int]], task_records: list[dict]) -> dict[str, dict]:
+    """Per task, diversity beside coverage: samples, correct, distinct programs/answers and
+    distinct behaviours (outputs on probe inputs, when the task has them)."""
+    records = {r["task_id"]: r for r in task_records}
+    return {tid: {"samples": n, "correct": c,
+                  "distinct_candidates": records.get(tid, {}).get("distinct_keys"),
+                  "distinct_outputs": records.get(tid, {}).get("distinct_outputs"),
+                  "tokens": records.get(tid, {}).get("tokens")}
+            for tid, (n, c) in counts.items()}
 
 
 def union_seconds(intervals: list[tuple[float, float]]) -> tuple[float, float]:
@@ -120,7 +133,7 @@ def verifier_quality(samples: list[dict], task_ids: list[str]) -> dict[str, Any]
 
 
 def summarise(task_ids: list[str], samples: list[dict], selections: list[dict], errors: list[dict],
-              chunks: list[dict], wall_s: float) -> dict[str, Any]:
+              chunks: list[dict], wall_s: float, task_records: list[dict] = ()) -> dict[str, Any]:
     counts = per_task_counts(samples, task_ids)
     curve = coverage(counts)
     picks = [Selection.model_validate({k: v for k, v in s.items() if k != "key"}) for s in selections]
@@ -135,7 +148,8 @@ def summarise(task_ids: list[str], samples: list[dict], selections: list[dict], 
         "pass_at_k": {k: curve[k] for k in curve_points(n_max)} if curve else {},
         "coverage_curve": curve,
         "selectors": selector_report(picks, counts) if picks else {},
-        "diversity": diversity_summary(samples),
+        "diversity": diversity_summary(samples, task_records),
+        "per_task": per_task_table(counts, list(task_records)),
         "early_stop": early_stop_savings(samples),
         "recommended_n": recommend_n(curve, 0.0, per_task_p=per_task_p).__dict__ if curve else None,
         "verifier_vs_ground_truth": verifier_quality(samples, task_ids) if curve else None,

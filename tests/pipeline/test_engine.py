@@ -77,3 +77,10 @@ def test_a_crashing_verifier_is_an_error_not_a_pass_and_the_run_goes_on(tmp_path
     errors = store.read("errors")
     assert {e["task_id"] for e in errors} == {"bad"} and "verifier exploded" in errors[0]["error"]
     assert states[0].done == 0 and states[1].done == 8
+
+
+def test_run_wide_sample_budget_caps_all_tasks_together(tmp_path, generate):
+    engine, config, store = engine_for(tmp_path, generate, max_samples_total=10)
+    states = [TaskState(always_passes("a"), 16), TaskState(always_passes("b"), 16)]
+    engine.run_all(states, SelectionStep(config, store, None))
+    assert sum(s.done for s in states) == 10
