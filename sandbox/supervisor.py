@@ -152,7 +152,7 @@ def sysv_ids(table, uid):
 
 # ---------------------------------------------------------------- processes
 
-def live_pids():
+def live_pids(include_zombies=False):
     me, pids = os.getpid(), []
     for name in os.listdir("/proc"):
         if name.isdigit() and int(name) not in (1, me):
@@ -161,7 +161,7 @@ def live_pids():
                     state = f.read().rsplit(")", 1)[1].split()[0]
             except (OSError, IndexError):
                 continue
-            if state not in ("Z", "X"):
+            if include_zombies or state not in ("Z", "X"):
                 pids.append(int(name))
     return pids
 
@@ -175,7 +175,8 @@ def kill_everything(deadline_s=3.0):
         except ProcessLookupError:
             pass
         reaped.update(reap_children())
-        if not live_pids():
+        # zombies too: orphans are reaped by init, and the next run must not even see them
+        if not live_pids(include_zombies=True):
             return True, reaped
         if time.monotonic() > end:
             return False, reaped
