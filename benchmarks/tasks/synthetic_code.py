@@ -34,6 +34,7 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
+from agents.base import function_body
 from pipeline.types import Task
 
 STOP_SEQUENCES = ["\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert ", "\nclass "]
@@ -289,20 +290,10 @@ def cut_at_stop(text: str, stops: list[str] = STOP_SEQUENCES) -> str:
     return text[:cut]
 
 
-def _function_body(completion: str) -> str:
-    """Lines up to the first non-indented, non-empty one (where the function ends)."""
-    kept = []
-    for line in completion.split("\n"):
-        if line.strip() and not line[0].isspace():
-            break
-        kept.append(line)
-    return "\n".join(kept).rstrip() + "\n"
-
-
 def candidate_program(task: Task, completion: str) -> str:
     """The program a completion stands for: the prompt's `def` line + the cut completion."""
     def_line = task.prompt.rstrip("\n").rsplit("\n", 1)[-1]
-    return f"{def_line}\n{_function_body(cut_at_stop(completion))}"
+    return f"{def_line}\n{function_body(cut_at_stop(completion)).rstrip()}\n"
 
 
 def reference_completion(task: Task) -> str:
