@@ -79,7 +79,7 @@ def verifier_false_positive_rate(verdicts: list[Verdict], ground_truth: dict[tup
             raise ValueError(f"no ground truth for candidate {verdict.candidate_key!r} of task {verdict.task_id!r}")
         if not ground_truth[truth_key]:
             wrong += 1
-            wrong_passed += verdict.passed and verdict.error is None
+            wrong_passed += verdict.accepted
     return wrong_passed / wrong if wrong else math.nan
 
 

@@ -152,10 +152,10 @@ class Engine:
         verdicts = self.verify_fn(task, candidates)
         self.store_verdicts(verdicts)
         if self.oracle_fn is None:
-            return verdicts, [v.passed and v.error is None for v in verdicts]
+            return verdicts, [v.accepted for v in verdicts]
         oracle = self.oracle_fn(task, candidates)
         self.store_verdicts(oracle)
-        return verdicts, [v.passed and v.error is None for v in oracle]
+        return verdicts, [v.accepted for v in oracle]
 
     def store_verdicts(self, verdicts: list[Verdict]) -> None:
         for v in verdicts:
@@ -171,7 +171,7 @@ class Engine:
             passed += correct
             self.store.append("samples", f"{c.task_id}/{c.sample_index}", {
                 "task_id": c.task_id, "sample_index": c.sample_index, "candidate_key": c.key,
-                "content": c.content, "passed": correct, "verifier_passed": verdict.passed and verdict.error is None,
+                "content": c.content, "passed": correct, "verifier_passed": verdict.accepted,
                 "trajectory": t.model_dump(mode="json")})
             if self.on_sample is not None:
                 self.on_sample(c, verdict, t)
@@ -314,7 +314,7 @@ def restore(states: list[TaskState], store: RunStore, config: RunConfig) -> int:
         if verdict.verifier == config.verifier:
             state.verdicts[verdict.candidate_key] = verdict
         if verdict.verifier == truth_from:
-            state.truth[verdict.candidate_key] = verdict.passed and verdict.error is None
+            state.truth[verdict.candidate_key] = verdict.accepted
     restored = 0
     for s in store.read("samples"):
         state = by_id.get(s["task_id"])

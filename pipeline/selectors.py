@@ -37,7 +37,7 @@ def combine_verdicts(verdicts: list[Verdict]) -> dict[str, Judged]:
     grouped: dict[str, list[Verdict]] = defaultdict(list)
     for verdict in verdicts:
         grouped[verdict.candidate_key].append(verdict)
-    return {key: Judged(passed=all(v.passed and v.error is None for v in vs),
+    return {key: Judged(passed=all(v.accepted for v in vs),
                         score=sum(0.0 if v.error else v.score for v in vs) / len(vs))
             for key, vs in grouped.items()}
 

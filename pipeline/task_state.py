@@ -69,7 +69,7 @@ class TaskState:
 
     def _accepted(self, key: str) -> bool:
         verdict = self.verdicts.get(key)
-        return bool(verdict and verdict.passed and verdict.error is None)
+        return bool(verdict and verdict.accepted)
 
     def settled(self, exact_verifier: bool, vote_keys: dict[int, str] | None = None) -> bool:
         """No more samples can change the outcome: an exact verifier passed one, or the vote

@@ -108,6 +108,11 @@ class Verdict(_Model):
     details: dict[str, Any] = Field(default_factory=dict)
     error: str | None = Field(None, description="the verifier itself failed; never counted as a pass")
 
+    @property
+    def accepted(self) -> bool:
+        """Passed, and the verifier itself did not fail."""
+        return self.passed and self.error is None
+
 
 class Selection(_Model):
     task_id: str
