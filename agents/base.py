@@ -7,18 +7,36 @@ plain generator's method.
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
 from pipeline.answers import extract_answer
-from pipeline.types import Candidate, Completion, SamplingParams, Task, Trajectory
+from pipeline.types import Candidate, Completion, ExecutionResult, SamplingParams, Task, Trajectory, Verdict
 
-Generate = Callable[[list[str], SamplingParams], list[list[Completion]]]
+# generate(prompts, params, logits_processors=None) -> for each prompt, params.n completions.
+# Logits processors travel to the generator actor (they must pickle) and run inside its decode loop.
+Generate = Callable[..., list[list[Completion]]]
+
+
+@dataclass
+class Tools:
+    """What a strategy may call besides text generation; the runner backs each with actors.
+
+    call_generator: a backend method by name on a generator actor (e.g. a diffusion model's
+      `sample`), for strategies whose generator is not a text model.
+    execute: run a command with files in a sandbox -> ExecutionResult (multi-turn agents).
+    verify: the run's verifier, for strategies that search with the verifier in the loop.
+    """
+    call_generator: Callable[..., Any] | None = None
+    execute: Callable[..., ExecutionResult] | None = None
+    verify: Callable[[Task, list[Candidate]], list[Verdict]] | None = None
 
 
 class Agent(Protocol):
     name: str
 
-    def run(self, task: Task, generate: Generate, params: SamplingParams, start_index: int = 0) -> list[Trajectory]:
+    def run(self, task: Task, generate: Generate, params: SamplingParams, start_index: int = 0,
+            tools: Tools | None = None) -> list[Trajectory]:
         """`params.n` trajectories for `task`, numbered from `start_index`."""
         ...
 

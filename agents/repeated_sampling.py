@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import time
 
-from agents.base import Generate, candidate_content, task_params
+from agents.base import Generate, Tools, candidate_content, task_params
 from pipeline.types import Candidate, SamplingParams, Task, Trajectory
 
 
 class RepeatedSampling:
     name = "repeated_sampling"
 
-    def run(self, task: Task, generate: Generate, params: SamplingParams, start_index: int = 0) -> list[Trajectory]:
+    def run(self, task: Task, generate: Generate, params: SamplingParams, start_index: int = 0,
+            tools: Tools | None = None) -> list[Trajectory]:
         started = time.perf_counter()
         completions = generate([task.prompt], task_params(task, params))[0]
         seconds = (time.perf_counter() - started) / max(len(completions), 1)

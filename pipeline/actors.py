@@ -34,11 +34,21 @@ class GeneratorService:
     def __init__(self, backend: str, options: dict[str, Any]):
         self.generator = make_generator(backend, **options)
 
-    def generate(self, prompts: list[str], params: SamplingParams) -> tuple[list[list[Completion]], tuple[float, float]]:
+    def generate(self, prompts: list[str], params: SamplingParams,
+                 logits_processors: list | None = None) -> tuple[list[list[Completion]], tuple[float, float]]:
         """Completions, and the wall-clock interval the call spent in this actor."""
         started = time.time()
-        completions = self.generator.generate(prompts, params)
+        if logits_processors:
+            completions = self.generator.generate(prompts, params, logits_processors)
+        else:
+            completions = self.generator.generate(prompts, params)
         return completions, (started, time.time())
+
+    def call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        """A backend's own public method (e.g. a diffusion model's `sample`), for non-text strategies."""
+        if method.startswith("_") or not callable(getattr(self.generator, method, None)):
+            raise AttributeError(f"generator backend {type(self.generator).__name__} has no method {method!r}")
+        return getattr(self.generator, method)(*args, **kwargs)
 
     def ready(self) -> str:
         return ray.get_runtime_context().get_node_id()

@@ -70,6 +70,7 @@ class RunConfig(_Section):
     model: ModelConfig = Field(default_factory=ModelConfig)
     sampling: SamplingParams = Field(default_factory=SamplingParams)
     strategy: str = Field("repeated_sampling", description="agent name")
+    strategy_options: dict[str, Any] = Field(default_factory=dict, description="keyword options of the agent")
     verifier: str = Field("unit_tests", description="verifier name")
     selectors: list[str] = Field(default_factory=lambda: ["majority_vote", "first_passing"], min_length=1)
     selector_options: dict[str, dict[str, Any]] = Field(default_factory=dict, description="selector name -> options")

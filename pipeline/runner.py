@@ -23,6 +23,7 @@ from pathlib import Path
 import yaml
 
 from agents import make_agent
+from agents.base import Tools
 from pipeline.config import RunConfig, build_config, read_yaml
 from pipeline.store import RunStore
 from pipeline.task_state import TaskState
@@ -95,8 +96,8 @@ class Engine:
     `generate` and `verify` callables it is given."""
 
     def __init__(self, config: RunConfig, store: RunStore, agent, generate_fns, verify_fn, progress,
-                 on_sample=None, oracle_fn=None):
-        self.config, self.store, self.agent = config, store, agent
+                 on_sample=None, oracle_fn=None, tools: Tools | None = None):
+        self.config, self.store, self.agent, self.tools = config, store, agent, tools
         self.generate_fns = cycle(generate_fns)
         self.verify_fn, self.oracle_fn = verify_fn, oracle_fn  # oracle: ground truth when the verifier is not
         self.progress = progress
@@ -111,14 +112,14 @@ class Engine:
         task, generate = chunk.state.task, next(self.generate_fns)
         intervals: list[tuple[float, float]] = []  # wall-clock spans inside the generator actor
 
-        def timed_generate(prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
-            completions, interval = generate(prompts, params)
+        def timed_generate(prompts: list[str], params: SamplingParams, logits_processors=None) -> list[list[Completion]]:
+            completions, interval = generate(prompts, params, logits_processors)
             intervals.append(interval)
             return completions
 
         params = self.config.sampling.model_copy(update={
             "n": chunk.n, "seed": chunk_seed(self.config.seed, task_index, chunk.start)})
-        trajectories = self.agent.run(task, timed_generate, params, start_index=chunk.start)
+        trajectories = self.agent.run(task, timed_generate, params, start_index=chunk.start, tools=self.tools)
         generated = time.perf_counter()
         gen_s = sum(end - start for start, end in intervals)
         self.metrics.generated(len(trajectories), sum(t.completion.completion_tokens for t in trajectories), gen_s)
@@ -350,7 +351,26 @@ class Session:
 
         if self._generators is None:
             self._generators = start_generators(self.config)
-        return [lambda prompts, params, a=a: ray.get(a.generate.remote(prompts, params)) for a in self._generators]
+        return [lambda prompts, params, processors=None, a=a: ray.get(a.generate.remote(prompts, params, processors))
+                for a in self._generators]
+
+    def tools(self, verify) -> Tools:
+        """Actor-backed tools for multi-step strategies; sandboxes start on first use."""
+        import ray
+
+        self.generate_fns()
+        generators = cycle(self._generators)
+        execute: list = []
+
+        def call_generator(method: str, *args, **kwargs):
+            return ray.get(next(generators).call.remote(method, *args, **kwargs))
+
+        def run_in_sandbox(cmd, files, timeout_s=None):
+            if not execute:
+                execute.append(self.execute_fn())
+            return execute[0](cmd, files, timeout_s)
+
+        return Tools(call_generator=call_generator, execute=run_in_sandbox, verify=verify)
 
     def execute_fn(self):
         """Sandbox execution spread round-robin over the pool actors (started on first use)."""
@@ -382,8 +402,9 @@ class Session:
         oracle = None
         if config.oracle and config.oracle != config.verifier:
             oracle = self.verify_fn(config.oracle, config.oracle_options)
-        engine = Engine(config, store, make_agent(config.strategy), self.generate_fns(),
-                        self.verify_fn(config.verifier, config.verifier_options), progress, on_sample, oracle)
+        verify = self.verify_fn(config.verifier, config.verifier_options)
+        engine = Engine(config, store, make_agent(config.strategy, **config.strategy_options), self.generate_fns(),
+                        verify, progress, on_sample, oracle, self.tools(verify))
         select = SelectionStep(config, store, execute)
 
         def select_task(state: TaskState) -> None:

@@ -14,8 +14,10 @@ from pipeline.types import Completion, SamplingParams
 
 @runtime_checkable
 class Generator(Protocol):
-    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
-        """For each prompt, `params.n` completions."""
+    def generate(self, prompts: list[str], params: SamplingParams,
+                 logits_processors: list | None = None) -> list[list[Completion]]:
+        """For each prompt, `params.n` completions. Backends that cannot run logits processors
+        (remote servers) raise ValueError when given some."""
         ...
 
 

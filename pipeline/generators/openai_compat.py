@@ -35,7 +35,11 @@ class OpenAICompatGenerator:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai-compat")
         self._local = threading.local()  # one requests.Session per pool thread
 
-    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+    def generate(self, prompts: list[str], params: SamplingParams,
+                 logits_processors: list | None = None) -> list[list[Completion]]:
+        if logits_processors:
+            raise ValueError("logits processors run inside the decode loop; an OpenAI-compatible server cannot take them "
+                             "(use the `hf` backend for this strategy)")
         results = list(self._pool.map(lambda p: self._request(p, params, params.n, params.seed), prompts))
         missing = [(i, k) for i, got in enumerate(results) for k in range(len(got), params.n)]
         extra = self._pool.map(lambda ik: self._request(prompts[ik[0]], params, 1, _shifted(params.seed, ik[1])),

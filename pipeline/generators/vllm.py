@@ -21,7 +21,11 @@ class VLLMGenerator:
         self._vllm = vllm
         self.llm = vllm.LLM(model=model_path, **engine_options)
 
-    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+    def generate(self, prompts: list[str], params: SamplingParams,
+                 logits_processors: list | None = None) -> list[list[Completion]]:
+        if logits_processors:
+            raise ValueError("logits processors run inside the decode loop; the vllm backend cannot take them "
+                             "(use the `hf` backend for this strategy)")
         outputs = self.llm.generate(prompts, self._sampling_params(params), use_tqdm=False)
         return [[_completion(sample, output, params.logprobs) for sample in output.outputs] for output in outputs]
 

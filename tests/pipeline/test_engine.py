@@ -20,9 +20,9 @@ def generate(tiny_random_model):
 
     generator = HFGenerator(tiny_random_model, device="cpu")
 
-    def timed(prompts, params):
+    def timed(prompts, params, logits_processors=None):
         started = time.time()
-        return generator.generate(prompts, params), (started, time.time())
+        return generator.generate(prompts, params, logits_processors), (started, time.time())
 
     yield timed
     generator.close()
