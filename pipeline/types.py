@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-TaskKind = Literal["code", "math", "text"]
+TaskKind = Literal["code", "math", "text", "image"]
 FinishReason = Literal["stop", "length", "eos", "error"]
 
 
