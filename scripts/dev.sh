@@ -67,7 +67,9 @@ setup_docker() {
 
 setup_image() {
     phase_start "sandbox image"
-    if ! docker image inspect "$SANDBOX_IMAGE" >/dev/null 2>&1; then
+    # missing, or built from an older recipe (the image carries its recipe as a label)
+    if ! "$VENV/bin/python" -c "import sys; from sandbox.image.build import image_is_current as current
+sys.exit(not current('$SANDBOX_IMAGE'))"; then
         command -v debootstrap >/dev/null || apt_install debootstrap
         "$VENV/bin/ttc" sandbox build-image --tag "$SANDBOX_IMAGE"
     fi

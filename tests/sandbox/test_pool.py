@@ -65,6 +65,14 @@ def test_file_paths_must_stay_in_workspace(sandbox_pool, path):
         sandbox_pool.run(["true"], files={path: b""})
 
 
+def test_image_is_current_and_python_starts_without_site_hooks(sandbox_image, sandbox_pool):
+    from sandbox.image.build import image_is_current
+
+    assert image_is_current(sandbox_image)  # an image from an older recipe would be rebuilt
+    r = sandbox_pool.run(["python3", "-c", "import sys; print('sitecustomize' in sys.modules)"])
+    assert r.stdout == "False\n"
+
+
 def test_missing_image_error_says_what_to_run(sandbox_image):
     with pytest.raises(SandboxImageMissing, match="ttc sandbox build-image"):
         SandboxPool(size=1, image="ttc-sandbox:does-not-exist")
