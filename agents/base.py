@@ -65,6 +65,13 @@ def candidate_content(task: Task, completion: str) -> str:
     return extract_answer(completion) or ""
 
 
+def task_prompt(task: Task, chat: bool = False) -> str | list[dict[str, str]]:
+    """The raw prompt, or for chat models the task's chat messages (one user turn by default)."""
+    if not chat:
+        return task.prompt
+    return task.metadata.get("chat") or [{"role": "user", "content": task.prompt}]
+
+
 def task_params(task: Task, params: SamplingParams) -> SamplingParams:
     """The run's sampling params plus the task's own stop sequences."""
     stop = list(dict.fromkeys([*params.stop, *task.metadata.get("stop", [])]))

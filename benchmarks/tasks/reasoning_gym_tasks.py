@@ -16,6 +16,7 @@ and ask the dataset's own scorer, to compare the two on real outputs.
 """
 from __future__ import annotations
 
+from benchmarks.tasks.prompts import boxed_answer_chat
 from pipeline.types import Task
 
 DEFAULT_SIZE = 100
@@ -45,6 +46,7 @@ def to_task(name: str, seed: int, size: int, index: int, entry: dict) -> Task:
     return Task(id=f"rg-{name}-s{seed}-{index}", kind=kind, prompt=PROMPT.format(question=entry["question"]),
                 answer=str(entry["answer"]),
                 metadata={"source": f"reasoning_gym:{name}", "stop": STOP_SEQUENCES,
+                          "chat": boxed_answer_chat(entry["question"]),
                           "rg_dataset": name, "rg_seed": seed, "rg_size": size, "rg_index": index})
 
 

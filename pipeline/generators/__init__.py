@@ -8,16 +8,18 @@ from __future__ import annotations
 import importlib
 from typing import Any, Protocol, runtime_checkable
 
+from pipeline.generators.chat import Prompt
 from pipeline.registry import lookup
 from pipeline.types import Completion, SamplingParams
 
 
 @runtime_checkable
 class Generator(Protocol):
-    def generate(self, prompts: list[str], params: SamplingParams,
+    def generate(self, prompts: list[Prompt], params: SamplingParams,
                  logits_processors: list | None = None) -> list[list[Completion]]:
-        """For each prompt, `params.n` completions. Backends that cannot run logits processors
-        (remote servers) raise ValueError when given some."""
+        """For each prompt (a string, or chat messages: see generators/chat.py), `params.n`
+        completions. Backends that cannot run logits processors (remote servers) raise
+        ValueError when given some."""
         ...
 
 

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import torch
 
+from pipeline.generators.chat import Prompt, check_messages, render_chat
 from pipeline.generators.sampling import find_stop, row_seed, row_uniforms, sample_tokens
 from pipeline.types import Completion, SamplingParams
 
@@ -194,12 +195,12 @@ class HFGenerator:
 
     # ------------------------------------------------------------ public API
 
-    def generate(self, prompts: list[str], params: SamplingParams,
+    def generate(self, prompts: list[Prompt], params: SamplingParams,
                  logits_processors: list[LogitsProcessor] | None = None) -> list[list[Completion]]:
         """For each prompt, `params.n` completions. Processors run per step, before sampling."""
         return self.submit(prompts, params, logits_processors).result()
 
-    def submit(self, prompts: list[str], params: SamplingParams,
+    def submit(self, prompts: list[Prompt], params: SamplingParams,
                logits_processors: list[LogitsProcessor] | None = None) -> Future:
         """Queue a request; the Future resolves to what `generate` returns. Checks run here."""
         request = self._plan(prompts, params, list(logits_processors or []))
@@ -221,7 +222,7 @@ class HFGenerator:
 
     # ------------------------------------------------------------ planning (caller's thread)
 
-    def _plan(self, prompts: list[str], params: SamplingParams,
+    def _plan(self, prompts: list[Prompt], params: SamplingParams,
               processors: list[LogitsProcessor]) -> _Request:
         if not self._worker.is_alive():
             raise RuntimeError("this HFGenerator is closed")
@@ -237,7 +238,9 @@ class HFGenerator:
                 request.groups.append(_Group(request, index, samples, max_new))
         return request
 
-    def _encode(self, prompt: str) -> list[int]:
+    def _encode(self, prompt: Prompt) -> list[int]:
+        if not isinstance(prompt, str):
+            prompt = render_chat(self.tokenizer, check_messages(prompt))
         ids = self.tokenizer(prompt)["input_ids"]
         if not ids:
             raise ValueError(f"prompt {prompt[:40]!r} encodes to no tokens")

@@ -16,6 +16,7 @@ from typing import Any
 
 import requests
 
+from pipeline.generators.chat import Prompt, check_messages
 from pipeline.types import Completion, SamplingParams
 
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
@@ -35,7 +36,7 @@ class OpenAICompatGenerator:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="openai-compat")
         self._local = threading.local()  # one requests.Session per pool thread
 
-    def generate(self, prompts: list[str], params: SamplingParams,
+    def generate(self, prompts: list[Prompt], params: SamplingParams,
                  logits_processors: list | None = None) -> list[list[Completion]]:
         if logits_processors:
             raise ValueError("logits processors run inside the decode loop; an OpenAI-compatible server cannot take them "
@@ -59,7 +60,7 @@ class OpenAICompatGenerator:
 
     # ------------------------------------------------------------ one request
 
-    def _request(self, prompt: str, params: SamplingParams, n: int, seed: int | None) -> list[Completion]:
+    def _request(self, prompt: Prompt, params: SamplingParams, n: int, seed: int | None) -> list[Completion]:
         path = "/chat/completions" if self.chat else "/completions"
         data = self._post(path, self._body(prompt, params, n, seed))
         choices = sorted(data.get("choices") or [], key=lambda choice: choice.get("index", 0))
@@ -68,13 +69,17 @@ class OpenAICompatGenerator:
         prompt_tokens = (data.get("usage") or {}).get("prompt_tokens", 0)
         return [self._completion(choice, prompt_tokens, params.logprobs) for choice in choices]
 
-    def _body(self, prompt: str, params: SamplingParams, n: int, seed: int | None) -> dict[str, Any]:
+    def _body(self, prompt: Prompt, params: SamplingParams, n: int, seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "n": n, "max_tokens": params.max_new_tokens,
                                 "temperature": params.temperature, "top_p": params.top_p}
-        if self.chat:
-            body["messages"] = [{"role": "user", "content": prompt}]
+        if isinstance(prompt, str):
+            body.update({"messages": [{"role": "user", "content": prompt}]} if self.chat else {"prompt": prompt})
+        elif not self.chat:
+            raise ValueError("a chat prompt (list of messages) needs the chat endpoint: set chat=True")
         else:
-            body["prompt"] = prompt
+            body["messages"] = check_messages(prompt)
+            if prompt[-1]["role"] == "assistant":  # a prefill: continue it (vLLM's extension)
+                body.update(add_generation_prompt=False, continue_final_message=True)
         # logprobs always, so cumulative_logprob is filled as the other backends fill it;
         # optional fields only when set: strict servers reject ones they do not know
         body["logprobs"] = True if self.chat else 1

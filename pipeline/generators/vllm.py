@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.generators.chat import Prompt, check_messages, render_chat
 from pipeline.types import Completion, SamplingParams
 
 
@@ -21,12 +22,13 @@ class VLLMGenerator:
         self._vllm = vllm
         self.llm = vllm.LLM(model=model_path, **engine_options)
 
-    def generate(self, prompts: list[str], params: SamplingParams,
+    def generate(self, prompts: list[Prompt], params: SamplingParams,
                  logits_processors: list | None = None) -> list[list[Completion]]:
         if logits_processors:
             raise ValueError("logits processors run inside the decode loop; the vllm backend cannot take them "
                              "(use the `hf` backend for this strategy)")
-        outputs = self.llm.generate(prompts, self._sampling_params(params), use_tqdm=False)
+        texts = [p if isinstance(p, str) else render_chat(self.llm.get_tokenizer(), check_messages(p)) for p in prompts]
+        outputs = self.llm.generate(texts, self._sampling_params(params), use_tqdm=False)
         return [[_completion(sample, output, params.logprobs) for sample in output.outputs] for output in outputs]
 
     def _sampling_params(self, params: SamplingParams) -> Any:

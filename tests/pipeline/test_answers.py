@@ -31,9 +31,31 @@ def test_equal_answers_normalise_alike(a, b):
     ("(1,2)", "(2,1)"),
     ("\\frac{1}{2}", "\\frac{2}{1}"),
     ("x+1", "x-1"),
+    ("\\sqrt{2}", "\\sqrt{3}"),
+    ("(0,2)", "[0,2]"),
+    ("\\pi", "3.14159"),
+    ("2^{10}", "1000"),
 ])
 def test_different_answers_stay_different(a, b):
     assert not answers_match(a, b)
+
+
+@pytest.mark.parametrize("a, b", [
+    ("2\\sqrt{2}", "\\sqrt{8}"), ("\\sqrt{6}/4", "\\frac{\\sqrt6}{4}"), ("2\\pi", "\\pi \\cdot 2"),
+    ("2^{10}", "1024"), ("(x+1)^2", "x^2+2x+1"), ("(-\\infty, 1]", "(-\\infty,1]"),
+])
+def test_symbolically_equal_answers_match(a, b):
+    assert answers_match(a, b), (normalise_answer(a), normalise_answer(b))
+
+
+@pytest.mark.parametrize("hostile", ["10^10^10^10", "9^{9^{9}}", "__import__('os').system('true')",
+                                     "lambda: 1", "x" * 200, "(" * 50 + "2" + ")" * 50])
+def test_hostile_answers_never_reach_sympy_evaluation_or_hang(hostile):
+    import time
+
+    started = time.perf_counter()
+    assert not answers_match(hostile, "1")
+    assert time.perf_counter() - started < 5
 
 
 def test_numbers_get_one_canonical_form():

@@ -252,7 +252,7 @@ def test_llm_judge_with_a_tiny_real_model(tmp_path):
 
 
 def test_make_verifier_builds_by_name_and_names_what_is_valid():
-    assert set(VERIFIERS) == {"unit_tests", "visible_tests", "exact_answer", "reward_model", "llm_judge"}
+    assert {"unit_tests", "visible_tests", "exact_answer", "reward_model", "llm_judge"} <= set(VERIFIERS)
     assert isinstance(make_verifier("unit_tests", execute=subprocess_executor), UnitTestVerifier)
     assert make_verifier("exact_answer").name == "exact_answer"
     with pytest.raises(UnknownNameError, match="exact_answer"):
