@@ -7,6 +7,7 @@ plain generator's method.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -59,9 +60,19 @@ def program_from(task: Task, completion: str) -> str:
     return prefix + function_body(completion)
 
 
-def candidate_content(task: Task, completion: str) -> str:
+def program_from_chat(task: Task, completion: str) -> str:
+    """Code tasks answered in a chat code block. A whole function goes after the prompt (its
+    docstring-only stub is valid Python, and the later `def` replaces it, while the prompt's
+    imports and helpers stay); a bare body is treated as in raw completion."""
+    code = completion.split("```", 1)[0]
+    if task.entry_point and re.search(rf"^def {re.escape(task.entry_point)}\s*\(", code, re.MULTILINE):
+        return task.metadata.get("program_prefix", task.prompt) + "\n" + code
+    return program_from(task, code)
+
+
+def candidate_content(task: Task, completion: str, chat: bool = False) -> str:
     if task.kind == "code":
-        return program_from(task, completion)
+        return program_from_chat(task, completion) if chat else program_from(task, completion)
     return extract_answer(completion) or ""
 
 
@@ -72,7 +83,8 @@ def task_prompt(task: Task, chat: bool = False) -> str | list[dict[str, str]]:
     return task.metadata.get("chat") or [{"role": "user", "content": task.prompt}]
 
 
-def task_params(task: Task, params: SamplingParams) -> SamplingParams:
-    """The run's sampling params plus the task's own stop sequences."""
-    stop = list(dict.fromkeys([*params.stop, *task.metadata.get("stop", [])]))
+def task_params(task: Task, params: SamplingParams, chat: bool = False) -> SamplingParams:
+    """The run's sampling params plus the task's own stop sequences (its chat ones in chat)."""
+    own = task.metadata["chat_stop"] if chat and "chat_stop" in task.metadata else task.metadata.get("stop", [])
+    stop = list(dict.fromkeys([*params.stop, *own]))
     return params.model_copy(update={"stop": stop})

@@ -23,7 +23,7 @@ class RepeatedSampling:
     def run(self, task: Task, generate: Generate, params: SamplingParams, start_index: int = 0,
             tools: Tools | None = None) -> list[Trajectory]:
         started = time.perf_counter()
-        completions = generate([task_prompt(task, self.chat)], task_params(task, params))[0]
+        completions = generate([task_prompt(task, self.chat)], task_params(task, params, self.chat))[0]
         seconds = (time.perf_counter() - started) / max(len(completions), 1)
         return [Trajectory(task_id=task.id, sample_index=start_index + i, completion=c,
                            seed=params.seed, generation_s=seconds)
@@ -31,4 +31,4 @@ class RepeatedSampling:
 
     def candidate(self, task: Task, trajectory: Trajectory) -> Candidate:
         return Candidate(task_id=task.id, sample_index=trajectory.sample_index,
-                         content=candidate_content(task, trajectory.completion.text))
+                         content=candidate_content(task, trajectory.completion.text, self.chat))

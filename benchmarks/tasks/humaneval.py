@@ -8,16 +8,19 @@ from __future__ import annotations
 
 from pipeline.types import Task
 
-# The stop sequences of the Codex paper's evaluation, plus the end of a chat answer's code block.
-STOP_SEQUENCES = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\n```"]
-CHAT_INSTRUCTION = "Complete the following Python function.\n\n```python\n{prompt}```"
+# The stop sequences of the Codex paper's evaluation.
+STOP_SEQUENCES = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"]
+CHAT_INSTRUCTION = "Complete the following Python function:\n```python\n{prompt}```"
+CHAT_STOP = ["\n```"]
 
 
 def chat_messages(prompt: str) -> list[dict[str, str]]:
-    """For instruct models: ask in the chat format and prefill the answer with the signature and
-    docstring, so the completion is the function body, as in raw completion."""
+    """For instruct models: ask in the chat format and prefill the answer with an open code
+    block. (Prefilling the signature and docstring too makes small models close the block at
+    once: SmolLM2-135M did in every sample.) The model writes the whole function; see
+    agents.base.program_from_chat."""
     return [{"role": "user", "content": CHAT_INSTRUCTION.format(prompt=prompt)},
-            {"role": "assistant", "content": f"```python\n{prompt}"}]
+            {"role": "assistant", "content": "```python\n"}]
 
 
 def read_problems() -> dict[str, dict]:
@@ -32,7 +35,7 @@ def to_task(problem: dict) -> Task:
     return Task(
         id=problem["task_id"].replace("/", "-"), kind="code", prompt=problem["prompt"],
         entry_point=problem["entry_point"], tests=problem["test"],
-        metadata={"test_format": "humaneval", "stop": STOP_SEQUENCES, "chat": chat_messages(problem["prompt"]),
+        metadata={"test_format": "humaneval", "stop": STOP_SEQUENCES, "chat": chat_messages(problem["prompt"]), "chat_stop": CHAT_STOP,
                   "canonical_solution": problem["canonical_solution"], "source": "humaneval"})
 
 

@@ -62,6 +62,24 @@ def test_agents_send_chat_messages_only_when_asked():
     task = load_humaneval(limit=1)[0]
     assert task_prompt(task) == task.prompt
     user, prefill = task_prompt(task, chat=True)
-    assert task.prompt in user["content"] and prefill == {"role": "assistant", "content": "```python\n" + task.prompt}
+    assert task.prompt in user["content"] and prefill == {"role": "assistant", "content": "```python\n"}
     plain = Task(id="t", kind="math", prompt="1+1?")
     assert task_prompt(plain, chat=True) == [{"role": "user", "content": "1+1?"}]
+
+
+def test_a_whole_function_from_a_chat_code_block_replaces_the_prompt_stub():
+    from agents.base import candidate_content, task_params
+    from benchmarks.tasks.humaneval import load_humaneval
+    from pipeline.verifiers import make_verifier, subprocess_executor
+    from pipeline.types import Candidate
+
+    task = load_humaneval(limit=1)[0]
+    whole = task.prompt.split("def has_close_elements")[1]
+    answer = "def has_close_elements" + whole + task.metadata["canonical_solution"] + "\n```\nThis checks pairs."
+    broken = "def has_close_elements(numbers, threshold):\n    return False\n```"
+    verify = make_verifier("unit_tests", execute=subprocess_executor).verify
+    programs = [candidate_content(task, text, chat=True) for text in (answer, broken)]
+    assert "from typing import List" in programs[0] and "This checks pairs" not in programs[0]
+    verdicts = verify(task, [Candidate(task_id=task.id, sample_index=i, content=p) for i, p in enumerate(programs)])
+    assert [v.passed for v in verdicts] == [True, False]
+    assert task_params(task, SamplingParams(), chat=True).stop == ["\n```"]
