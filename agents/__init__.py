@@ -7,6 +7,7 @@ from pipeline.registry import lookup
 
 AGENTS: dict[str, str] = {
     "repeated_sampling": "agents.repeated_sampling:RepeatedSampling",
+    "quiet_star": "agents.quiet_star:QuietStar",
 }
 
 

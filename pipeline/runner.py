@@ -15,7 +15,7 @@ import os
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import cycle
 from pathlib import Path
@@ -119,7 +119,8 @@ class Engine:
 
         params = self.config.sampling.model_copy(update={
             "n": chunk.n, "seed": chunk_seed(self.config.seed, task_index, chunk.start)})
-        trajectories = self.agent.run(task, timed_generate, params, start_index=chunk.start, tools=self.tools)
+        trajectories = self.agent.run(task, timed_generate, params, start_index=chunk.start,
+                                      tools=self.timed_tools(intervals))
         generated = time.perf_counter()
         gen_s = sum(end - start for start, end in intervals)
         self.metrics.generated(len(trajectories), sum(t.completion.completion_tokens for t in trajectories), gen_s)
@@ -130,6 +131,22 @@ class Engine:
             "queue_s": started - chunk.submitted, "wall_s": time.perf_counter() - started,
             "generation_s": gen_s, "generate_call_s": generated - started, "gen_intervals": intervals,
             "execution_s": exec_s, "samples": len(candidates), "done_at": time.time()})
+
+    def timed_tools(self, intervals: list[tuple[float, float]]) -> Tools | None:
+        """The tools, with generator calls timed like `generate` (strategies that decode through
+        a backend method, e.g. Quiet-STaR, count as generation time too)."""
+        if self.tools is None or self.tools.call_generator is None:
+            return self.tools
+        call = self.tools.call_generator
+
+        def timed_call(method: str, *args, **kwargs):
+            started = time.time()
+            try:
+                return call(method, *args, **kwargs)
+            finally:
+                intervals.append((started, time.time()))
+
+        return replace(self.tools, call_generator=timed_call)
 
     def verify(self, state: TaskState, candidates: list[Candidate]) -> tuple[dict[str, tuple[Verdict, bool]], float]:
         """Verdict and ground truth per candidate key; each distinct key is judged once."""
