@@ -7,6 +7,8 @@ from pipeline.registry import lookup
 
 AGENTS: dict[str, str] = {
     "repeated_sampling": "agents.repeated_sampling:RepeatedSampling",
+    "monitor_guided": "agents.monitor_guided:MonitorGuided",
+    "noise_search": "agents.noise_search:NoiseSearch",
     "quiet_star": "agents.quiet_star:QuietStar",
 }
 

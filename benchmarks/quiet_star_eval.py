@@ -15,18 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections import Counter
 
 from benchmarks.tasks.arith_word import STOP_SEQUENCES, extract_answer, make_tasks
+from models.eval_math import majority
 from pipeline.types import SamplingParams
-
-
-def majority(answers: list[str | None]) -> str | None:
-    votes = Counter(a for a in answers if a is not None)
-    if not votes:
-        return None
-    best = max(votes.values())
-    return next(a for a in answers if a is not None and votes[a] == best)
 
 
 def score_task(task, completions) -> dict:

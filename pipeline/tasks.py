@@ -83,6 +83,18 @@ def _reasoning_gym(cfg: TasksConfig) -> list[Task]:
     return load_reasoning_gym(name, seed=cfg.seed, limit=cfg.limit)
 
 
+def _mgd(cfg: TasksConfig) -> list[Task]:
+    from benchmarks.mgd.tasks import make_tasks  # held-out projects' sdists, fetched once
+
+    return make_tasks(limit=cfg.limit, seed=cfg.seed)
+
+
+def _digits(cfg: TasksConfig) -> list[Task]:
+    """Image tasks "digit-0".."digit-9": draw the class; the answer is the class."""
+    return [Task(id=f"digit-{d}", kind="image", prompt=str(d), answer=str(d), metadata={"label": d})
+            for d in range(10)]
+
+
 TASK_SOURCES: dict[str, TaskLoader] = {
     "jsonl": _jsonl,
     "synthetic_code": _from_module("benchmarks.tasks.synthetic_code"),
@@ -90,6 +102,8 @@ TASK_SOURCES: dict[str, TaskLoader] = {
     "humaneval": _humaneval,
     "mmath": _mmath,
     "reasoning_gym": _reasoning_gym,
+    "mgd": _mgd,
+    "digits": _digits,
 }
 TAKES_ARGUMENT = ("mmath", "reasoning_gym")  # `mmath:aime2024`, `reasoning_gym:gsm_symbolic`
 

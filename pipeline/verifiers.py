@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from pipeline.answers import answers_match, normalise_answer
+from pipeline.image_verifiers import DigitClassifierVerifier, heldout_digit_classifier
+from pipeline.identifier_match import IdentifierMatchVerifier
 from pipeline.registry import build
 from pipeline.types import Candidate, ExecutionResult, SamplingParams, Task, Verdict
 
@@ -332,6 +334,9 @@ VERIFIERS: dict[str, Callable[..., Verifier]] = {
     "exact_answer": ExactAnswerVerifier,
     "reward_model": RewardModelVerifier,
     "llm_judge": LLMJudgeVerifier,
+    "identifier_match": IdentifierMatchVerifier,
+    "digit_classifier": DigitClassifierVerifier,
+    "digit_classifier_heldout": heldout_digit_classifier,
 }
 
 

@@ -28,6 +28,7 @@ BACKENDS: dict[str, str] = {
     "hf": "pipeline.generators.hf:HFGenerator",
     "openai_compat": "pipeline.generators.openai_compat:OpenAICompatGenerator",
     "vllm": "pipeline.generators.vllm:VLLMGenerator",
+    "diffusers": "pipeline.generators.diffusion:DiffusionGenerator",
     "quiet_star": "pipeline.generators.quiet_star:QuietStarGenerator",
 }
 
