@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 
 from pipeline.registry import lookup
 
@@ -13,6 +14,11 @@ AGENTS: dict[str, str] = {
 }
 
 
-def make_agent(name: str, **options):
+def make_agent(name: str, run_facts: dict | None = None, **options):
+    """The agent `name` built with `options`; `run_facts` (e.g. the run's `model_path`) fill in
+    the constructor parameters of the same name that the options leave out."""
     module_name, attr = lookup(AGENTS, name, "strategy").split(":")
-    return getattr(importlib.import_module(module_name), attr)(**options)
+    factory = getattr(importlib.import_module(module_name), attr)
+    accepted = inspect.signature(factory).parameters
+    facts = {k: v for k, v in (run_facts or {}).items() if k in accepted and k not in options}
+    return factory(**facts, **options)

@@ -25,6 +25,7 @@ import yaml
 from agents import make_agent
 from agents.base import Tools
 from pipeline.config import RunConfig, build_config, read_yaml
+from pipeline.model_zoo import resolve_model_path
 from pipeline.store import RunStore
 from pipeline.task_state import TaskState
 from pipeline.tasks import load_tasks
@@ -420,7 +421,9 @@ class Session:
         if config.oracle and config.oracle != config.verifier:
             oracle = self.verify_fn(config.oracle, config.oracle_options)
         verify = self.verify_fn(config.verifier, config.verifier_options)
-        engine = Engine(config, store, make_agent(config.strategy, **config.strategy_options), self.generate_fns(),
+        agent = make_agent(config.strategy, {"model_path": resolve_model_path(config.model.path)},
+                           **config.strategy_options)
+        engine = Engine(config, store, agent, self.generate_fns(),
                         verify, progress, on_sample, oracle, self.tools(verify))
         select = SelectionStep(config, store, execute)
 

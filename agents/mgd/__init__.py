@@ -1,0 +1,1 @@
+"""Monitor-guided decoding internals: token trie, Jedi monitor, logits processor."""

@@ -1,0 +1,1 @@
+"""Monitor-guided decoding benchmark: completion tasks from held-out repositories + bench script."""
