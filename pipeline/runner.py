@@ -32,7 +32,7 @@ from pipeline.tasks import load_tasks
 from pipeline.types import Candidate, Completion, RunResult, SamplingParams, Task, Trajectory, Verdict
 
 
-SANDBOX_VERIFIERS = {"unit_tests", "visible_tests"}  # verifiers that execute code
+SANDBOX_VERIFIERS = {"unit_tests", "visible_tests", "repo_tests"}  # verifiers that execute code
 
 
 @dataclass

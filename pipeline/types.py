@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-TaskKind = Literal["code", "math", "text", "image"]
+TaskKind = Literal["code", "math", "text", "image", "repo"]
 FinishReason = Literal["stop", "length", "eos", "error"]
 
 

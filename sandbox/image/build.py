@@ -16,10 +16,10 @@ from pathlib import Path
 
 DEFAULT_TAG = "ttc-sandbox:base"
 SUITE = "bookworm"
-PACKAGES = "python3,python3-pytest"
+PACKAGES = "python3,python3-pytest,git,patch"
 SANDBOX_UID = 10001
 # Bump when the contents change: an image built from an older recipe is rebuilt.
-RECIPE = "2"
+RECIPE = "3"
 RECIPE_LABEL = "ttc.image-recipe"
 
 
