@@ -53,6 +53,7 @@ class BestOfNRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     n: int = Field(32, ge=1, le=4096)
     strategy: str = "repeated_sampling"
+    strategy_options: dict[str, Any] | None = Field(None, description="None keeps the Client config's")
     verifier: str = "unit_tests"
     selector: str = "majority_vote"
     temperature: float | None = Field(None, ge=0, le=10)
@@ -107,6 +108,8 @@ class Client:
     def _request_config(self, request: BestOfNRequest) -> RunConfig:
         data = self.base.model_dump(mode="json")
         data.update(strategy=request.strategy, verifier=request.verifier, selectors=[request.selector])
+        if request.strategy_options is not None:
+            data["strategy_options"] = request.strategy_options
         sampling = {"n": request.n, "temperature": request.temperature, "max_new_tokens": request.max_new_tokens,
                     "seed": request.seed}
         data["sampling"].update({k: v for k, v in sampling.items() if v is not None})

@@ -141,6 +141,17 @@ def test_config_runs_two_tasks_with_ttc_run(ray_local, tmp_path):
     assert len(samples) == 4 and all(public({s["content"]}) <= allowed[s["task_id"]] for s in samples)
 
 
+def test_sdk_best_of_n_with_the_monitor_picks_a_real_member(ray_local, tmp_path):
+    from pipeline.sdk import Client
+
+    client = Client(config=ROOT / "configs" / "monitor_guided.yaml", output_dir=str(tmp_path), model__device="cpu")
+    result = client.best_of_n(stack_task(), n=2, strategy="monitor_guided", verifier="identifier_match",
+                              selector="majority_vote", max_new_tokens=20, seed=1)
+    assert result.best is not None and result.best.content in {"zz_items", "push_item"}
+    assert len(result.candidates) <= 2 and result.run_dir
+    client.close()
+
+
 # ---------------------------------------------------------------- training
 
 
