@@ -1,0 +1,1 @@
+"""Tiny class-conditional diffusion model on scikit-learn's digits, and the two digit verifiers."""
