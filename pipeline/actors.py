@@ -65,6 +65,9 @@ class VerifierService:
     def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
         return self.verifier.verify(task, candidates)
 
+    def ready(self) -> bool:
+        return True
+
 
 def generator_options(config: RunConfig) -> dict[str, Any]:
     m = config.model

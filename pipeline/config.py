@@ -88,6 +88,14 @@ class RunConfig(_Section):
             raise ValueError("tasks.path is required when tasks.source is 'jsonl'")
         return self
 
+    @model_validator(mode="after")
+    def _oracle_is_another_verifier(self) -> "RunConfig":
+        # verdicts are kept (and resumed) by verifier name: one name cannot be both
+        if self.oracle == self.verifier and self.oracle_options != self.verifier_options:
+            raise ValueError(f"oracle {self.oracle!r} is the verifier's name with other options; the oracle "
+                             "must be a different verifier (e.g. digit_classifier_heldout), or drop it")
+        return self
+
 
 def format_validation_error(err: ValidationError, prefix: str = "") -> str:
     lines = []

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODELS = ("tiny-coder", "tiny-math", "tiny-py", "tiny-math-quietstar")
+SHIPPED_MODELS = ("tiny-coder", "tiny-math", "tiny-py", "tiny-math-quietstar", "tiny-ddpm")
 SOURCE_FILE = "ttc_source.json"  # written last into a converted folder: its presence means "fetched"
 
 
@@ -179,6 +179,9 @@ def resolve_model_path(name_or_path: str) -> str:
             raise FileNotFoundError(f"model {name_or_path!r} is not fetched yet (looked in "
                                     f"{models_dir() / name_or_path}); run: ttc models fetch {name_or_path}")
         return str(models_dir() / name_or_path)
+    path = Path(name_or_path).expanduser()
+    if not path.is_absolute() and not path.exists() and (REPO_ROOT / path).exists():
+        return str(REPO_ROOT / path)  # a repository path like models/tiny-ddpm, from any directory
     return name_or_path
 
 
@@ -187,7 +190,8 @@ def list_models() -> list[tuple[str, str, str]]:
     rows = []
     for name in SHIPPED_MODELS:
         folder = REPO_ROOT / "models" / name
-        rows.append((name, "shipped" if (folder / "config.json").is_file() else "missing", str(folder)))
+        weights = (folder / "config.json").is_file() or (folder / "unet" / "config.json").is_file()  # diffusers
+        rows.append((name, "shipped" if weights else "missing", str(folder)))
     for name, entry in WHEEL_MODELS.items():
         where = str(models_dir() / name) if is_fetched(name) else f"pip: {entry.package}=={entry.version}"
         rows.append((name, "fetched" if is_fetched(name) else "not fetched", where))

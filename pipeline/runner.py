@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import cycle
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -33,6 +34,8 @@ from pipeline.types import Candidate, Completion, RunResult, SamplingParams, Tas
 
 
 SANDBOX_VERIFIERS = {"unit_tests", "visible_tests", "repo_tests"}  # verifiers that execute code
+# verifiers that hold a model: one actor each (placed by Ray, reused by later runs of a Session)
+MODEL_VERIFIERS = {"reward_model", "digit_classifier", "digit_classifier_heldout"}
 
 
 @dataclass
@@ -355,6 +358,7 @@ class Session:
         self.config = config
         self._generators: list | None = None
         self._sandboxes: list | None = None
+        self._verifiers: dict[tuple[str, str], Any] = {}
 
     def start(self, config: RunConfig) -> None:
         """Start the actors `config` needs now, so a bad model or image fails before any work."""
@@ -408,10 +412,28 @@ class Session:
     def verify_fn(self, name: str, options: dict):
         from pipeline.verifiers import make_verifier
 
+        if name in MODEL_VERIFIERS:
+            return self.verifier_actor_fn(name, options)
         deps = dict(options)
         if name in SANDBOX_VERIFIERS:
             deps["execute"] = self.execute_fn()
         return make_verifier(name, **deps).verify
+
+    def verifier_actor_fn(self, name: str, options: dict):
+        """A model-based verifier in its own actor: the model loads once, off the driver."""
+        import json
+
+        import ray
+
+        from pipeline.actors import start_verifier, wait_started
+
+        key = (name, json.dumps(options, sort_keys=True))
+        if key not in self._verifiers:
+            actor = start_verifier(name, options)
+            wait_started(f"verifier actor {name!r}", [actor.ready.remote()])  # a bad model path fails now
+            self._verifiers[key] = actor
+        actor = self._verifiers[key]
+        return lambda task, candidates: ray.get(actor.verify.remote(task, candidates))
 
     def run_tasks(self, config: RunConfig, states: list[TaskState], store: RunStore, progress,
                   on_sample=None) -> None:
@@ -447,9 +469,10 @@ class Session:
 
         for actor in self._sandboxes or []:
             ray.get(actor.close.remote())
-        for actor in (self._sandboxes or []) + (self._generators or []):
+        for actor in (self._sandboxes or []) + (self._generators or []) + list(self._verifiers.values()):
             ray.kill(actor)
         self._sandboxes = self._generators = None
+        self._verifiers = {}
 
 
 def target_samples(config: RunConfig) -> int:

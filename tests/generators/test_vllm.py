@@ -19,7 +19,7 @@ def test_missing_vllm_says_how_to_install():
 
 
 def test_unknown_backend_lists_the_valid_ones():
-    with pytest.raises(UnknownNameError, match="hf, openai_compat, vllm"):
+    with pytest.raises(UnknownNameError, match="valid: diffusers, hf, openai_compat, quiet_star, vllm"):
         make_generator("tensorrt")
 
 

@@ -40,6 +40,8 @@ def test_overrides_apply_with_types(tmp_path):
         ("name: 'has space'\n", ["name", "should match pattern", "'has space'"]),
         ("selectors: []\n", ["selectors", "at least 1 item"]),
         ("runner:\n  max_in_flight: -3\n", ["runner.max_in_flight", "greater than or equal to 1", "-3"]),
+        ("verifier: digit_classifier\noracle: digit_classifier\noracle_options: {checkpoint: heldout}\n",
+         ["oracle 'digit_classifier'", "must be a different verifier"]),
     ],
 )
 def test_bad_config_names_field_value_and_rule(tmp_path, yaml_text, expected):
@@ -85,7 +87,7 @@ GOOD = json.dumps({"id": "t1", "prompt": "def f():\n", "tests": "assert True"})
         ("{not json", ["tasks.jsonl:2", "not valid JSON"]),
         ("[1, 2]", ["tasks.jsonl:2", "must be a JSON object, got list"]),
         (json.dumps({"id": "t2"}), ["tasks.jsonl:2", "prompt", "Field required"]),
-        (json.dumps({"id": "t2", "prompt": "p", "kind": "essay"}), ["tasks.jsonl:2", "kind", "'code', 'math' or 'text'", "'essay'"]),
+        (json.dumps({"id": "t2", "prompt": "p", "kind": "essay"}), ["tasks.jsonl:2", "kind", "'code', 'math', 'text', 'image' or 'repo'", "'essay'"]),
         (json.dumps({"id": "t2", "prompt": "p", "files": {"../etc/passwd": "x"}}), ["tasks.jsonl:2", "files", "stay inside the workspace"]),
         (GOOD, ["tasks.jsonl:2", "duplicate task id 't1'"]),
         (json.dumps({"id": "", "prompt": "p"}), ["tasks.jsonl:2", "id", "at least 1 character"]),
