@@ -412,6 +412,8 @@ class Session:
     def verify_fn(self, name: str, options: dict):
         from pipeline.verifiers import make_verifier
 
+        if "model_path" in options:  # a repository path or a model name, from any directory
+            options = {**options, "model_path": resolve_model_path(options["model_path"])}
         if name in MODEL_VERIFIERS:
             return self.verifier_actor_fn(name, options)
         deps = dict(options)
