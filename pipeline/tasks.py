@@ -104,6 +104,7 @@ TASK_SOURCES: dict[str, TaskLoader] = {
     "reasoning_gym": _reasoning_gym,
     "mgd": _mgd,
     "digits": _digits,
+    "repo_tasks": _from_module("benchmarks.repo_tasks.loader"),  # built once into ~/.cache/ttc/repo_tasks
 }
 TAKES_ARGUMENT = ("mmath", "reasoning_gym")  # `mmath:aime2024`, `reasoning_gym:gsm_symbolic`
 

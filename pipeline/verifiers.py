@@ -337,6 +337,7 @@ VERIFIERS: dict[str, Callable[..., Verifier]] = {
     "identifier_match": IdentifierMatchVerifier,
     "digit_classifier": DigitClassifierVerifier,
     "digit_classifier_heldout": heldout_digit_classifier,
+    "repo_tests": lambda execute, timeout_s=120.0, parallel=4: __import__("pipeline.repo_verifier", fromlist=["RepoTestsVerifier"]).RepoTestsVerifier(execute, timeout_s, parallel),  # lazy: imports this module
 }
 
 
