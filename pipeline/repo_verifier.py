@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import json
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline.types import Candidate, ExecutionResult, Task, Verdict
-from pipeline.verifiers import Execute, error_verdicts, execute_safely, stderr_tail, verify_distinct
+from pipeline.verifiers import Execute, execute_safely, judge_each_in_sandbox, stderr_tail
 
 STAGING = ".ttc_verify"  # workspace folder of the patch and the test files to restore
 REJECTED = "TTC_PATCH_REJECTED"
@@ -95,15 +94,7 @@ class RepoTestsVerifier:
         self.execute, self.timeout_s, self.parallel = execute, timeout_s, parallel
 
     def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
-        try:
-            spec = hidden_tests(task)
-        except ValueError as bad_task:
-            return error_verdicts(task, candidates, self.name, str(bad_task))
-        return verify_distinct(candidates, lambda firsts: self._run_all(task, spec, firsts))
-
-    def _run_all(self, task: Task, spec: dict, candidates: list[Candidate]) -> list[Verdict]:
-        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            return list(pool.map(lambda c: self._run_one(task, spec, c), candidates))
+        return judge_each_in_sandbox(task, candidates, self.name, hidden_tests, self._run_one, self.parallel)
 
     def _run_one(self, task: Task, spec: dict, candidate: Candidate) -> Verdict:
         reason = malformed_reason(candidate.content)

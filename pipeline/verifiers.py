@@ -53,6 +53,22 @@ def error_verdicts(task: Task, candidates: list[Candidate], verifier: str, error
             for c in candidates]
 
 
+def judge_each_in_sandbox(task: Task, candidates: list[Candidate], verifier: str, prepare: Callable[[Task], Any],
+                          run_one: Callable[[Task, Any, Candidate], Verdict], parallel: int) -> list[Verdict]:
+    """Prepare what every run needs once (a bad task fails each verdict with the reason), then
+    run each distinct candidate, `parallel` at a time."""
+    try:
+        prepared = prepare(task)
+    except ValueError as bad_task:
+        return error_verdicts(task, candidates, verifier, str(bad_task))
+
+    def run_all(firsts: list[Candidate]) -> list[Verdict]:
+        with ThreadPoolExecutor(max_workers=parallel) as pool:
+            return list(pool.map(lambda c: run_one(task, prepared, c), firsts))
+
+    return verify_distinct(candidates, run_all)
+
+
 # --- unit tests --------------------------------------------------------------------------
 
 
@@ -89,15 +105,8 @@ class UnitTestVerifier:
             self.name = "visible_tests"
 
     def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
-        try:
-            tests = compose_test_script(task, self.visible_only)
-        except ValueError as bad_task:
-            return error_verdicts(task, candidates, self.name, str(bad_task))
-        return verify_distinct(candidates, lambda firsts: self._run_all(task, tests, firsts))
-
-    def _run_all(self, task: Task, tests: str, candidates: list[Candidate]) -> list[Verdict]:
-        with ThreadPoolExecutor(max_workers=self.parallel) as pool:
-            return list(pool.map(lambda c: self._run_one(task, tests, c), candidates))
+        return judge_each_in_sandbox(task, candidates, self.name, lambda t: compose_test_script(t, self.visible_only),
+                                     self._run_one, self.parallel)
 
     def _run_one(self, task: Task, tests: str, candidate: Candidate) -> Verdict:
         # A candidate that exits 0 early (os._exit(0) on import) must not pass: the tests
