@@ -11,6 +11,7 @@ AGENTS: dict[str, str] = {
     "monitor_guided": "agents.monitor_guided:MonitorGuided",
     "noise_search": "agents.noise_search:NoiseSearch",
     "quiet_star": "agents.quiet_star:QuietStar",
+    "codemonkeys": "agents.codemonkeys:CodeMonkeys",
 }
 
 

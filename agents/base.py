@@ -7,7 +7,9 @@ plain generator's method.
 """
 from __future__ import annotations
 
+import ast
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
@@ -42,6 +44,17 @@ class Agent(Protocol):
         ...
 
     def candidate(self, task: Task, trajectory: Trajectory) -> Candidate: ...
+
+
+_AST_LOCK = threading.Lock()
+
+
+def parse_python(source: str) -> ast.Module:
+    """ast.parse, one thread at a time: CPython 3.11 keeps the AST conversion's recursion depth
+    per interpreter, so concurrent parses (agents run in the runner's chunk threads) fail with
+    "AST constructor recursion depth mismatch" (gh-106905)."""
+    with _AST_LOCK:
+        return ast.parse(source)
 
 
 def function_body(completion: str) -> str:

@@ -84,8 +84,9 @@ def init_ray(address: str | None) -> None:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:  # logical CPUs: enough slots for actor pools and the tasks feeding them (DESIGN.md)
-        ray.init(num_cpus=max(8, os.cpu_count() or 1), resources={"sandbox": 1},
+    else:  # a new local Ray even when another runs here (join one with --address); logical CPUs:
+        # enough slots for actor pools and the tasks feeding them (DESIGN.md)
+        ray.init(address="local", num_cpus=max(8, os.cpu_count() or 1), resources={"sandbox": 1},
                  include_dashboard=False, log_to_driver=False)
 
 

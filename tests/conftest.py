@@ -38,7 +38,7 @@ def ray_local():
         if ray.is_initialized():
             break
         try:
-            ray.init(num_cpus=8, resources={"sandbox": 1}, include_dashboard=False,
+            ray.init(address="local", num_cpus=8, resources={"sandbox": 1}, include_dashboard=False,
                      _metrics_export_port=int(os.environ["RAY_METRICS_EXPORT_PORT"]),
                      log_to_driver=False)
         except Exception:  # noqa: BLE001 - retried once, then raised

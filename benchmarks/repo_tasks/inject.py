@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterator
 
+from agents.base import parse_python
+
 KINDS = ("operator_swap", "off_by_one", "wrong_variable", "dropped_condition")
 
 BINOP_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//",
@@ -75,7 +77,7 @@ def mutations(source: str) -> list[Mutation]:
     """Every single-location mutation of the module `source`, in source order, deduplicated.
     A module that does not parse has none."""
     try:
-        tree = ast.parse(source)
+        tree = parse_python(source)
     except SyntaxError:
         return []
     lines = [line.rstrip("\r\n") for line in split_lines(source)]
@@ -104,7 +106,7 @@ class _SyntaxChecker:
         if self.alone[m.line]:
             return self._snippet_parses(m.line, m.mutated)
         try:
-            ast.parse(apply_mutation(self.source, m))
+            parse_python(apply_mutation(self.source, m))
         except SyntaxError:
             return False
         return True
@@ -118,7 +120,7 @@ class _SyntaxChecker:
             snippet = snippet[2:]
         snippet += "\n    pass" if header else ""
         try:
-            ast.parse(snippet)
+            parse_python(snippet)
         except SyntaxError:
             return False
         return True
