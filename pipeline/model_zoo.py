@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHIPPED_MODELS = ("tiny-coder", "tiny-math", "tiny-py", "tiny-math-quietstar", "tiny-ddpm")
+SHIPPED_MODELS = ("tiny-coder", "tiny-math", "tiny-py", "tiny-math-quietstar", "tiny-ddpm", "tiny-fixer")
 SOURCE_FILE = "ttc_source.json"  # written last into a converted folder: its presence means "fetched"
 
 
