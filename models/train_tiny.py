@@ -109,11 +109,27 @@ def make_batch(examples, pad_id: int):
     return input_ids, attention, labels
 
 
-def lr_at(step: int, steps: int, recipe: Recipe) -> float:
-    if step < recipe.warmup:
-        return recipe.lr * (step + 1) / recipe.warmup
-    progress = (step - recipe.warmup) / max(1, steps - recipe.warmup)
-    return recipe.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+def lr_at(step: int, steps: int, peak: float, warmup: int) -> float:
+    """Linear warm-up to `peak`, then cosine decay to a tenth of it."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, steps - warmup)
+    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def optimizer_step(model, optimizer, loss, losses: list[float], step: int, steps: int, started: float) -> None:
+    """Backward, clip to norm 1, step; record the loss and print the recent mean every 25 steps."""
+    import torch
+
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    losses.append(loss.item())
+    if step % 25 == 0 or step == steps - 1:
+        recent = sum(losses[-25:]) / len(losses[-25:])
+        lr = optimizer.param_groups[0]["lr"]
+        print(f"step {step}/{steps} loss {recent:.3f} lr {lr:.2e} {time.time() - started:.0f}s", flush=True)
 
 
 def train(model, examples, recipe: Recipe, steps: int, seed: int, pad_id: int) -> list[float]:
@@ -125,17 +141,10 @@ def train(model, examples, recipe: Recipe, steps: int, seed: int, pad_id: int) -
     model.train()
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, recipe)
+            group["lr"] = lr_at(step, steps, recipe.lr, recipe.warmup)
         input_ids, attention, labels = make_batch(rng.sample(examples, recipe.batch), pad_id)
         loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-        if step % 25 == 0 or step == steps - 1:
-            recent = sum(losses[-25:]) / len(losses[-25:])
-            print(f"step {step}/{steps} loss {recent:.3f} lr {lr_at(step, steps, recipe):.2e} {time.time() - started:.0f}s", flush=True)
+        optimizer_step(model, optimizer, loss, losses, step, steps, started)
     return losses
 
 

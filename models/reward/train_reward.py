@@ -29,6 +29,7 @@ from typing import Callable
 
 from agents.base import program_from
 from benchmarks.tasks.synthetic_code import make_tasks, reference_completion
+from models.train_tiny import lr_at, optimizer_step
 from pipeline.types import Candidate, SamplingParams, Task
 
 DEFAULT_BASE = "models/tiny-coder"
@@ -174,13 +175,6 @@ def build_classifier(base: str):
     return model, tokenizer
 
 
-def lr_at(step: int, steps: int, peak: float, warmup: int = 20) -> float:
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def train(model, tokenizer, classes: tuple[list[Example], list[Example]], steps: int, seed: int,
           batch: int = 16, peak_lr: float = 2e-3) -> list[float]:
     # measured: peak 3e-3 with a 5x head rate left the loss at 0.69 after 300 steps (no learning)
@@ -193,19 +187,12 @@ def train(model, tokenizer, classes: tuple[list[Example], list[Example]], steps:
     model.train()
     for step in range(steps):
         for group in optimizer.param_groups:
-            group["lr"] = lr_at(step, steps, peak_lr)
+            group["lr"] = lr_at(step, steps, peak_lr, warmup=20)
         rows = [rng.choice(members) for members in classes for _ in range(batch // 2)]
         inputs = tokenizer([e.text for e in rows], padding=True, truncation=True, max_length=320, return_tensors="pt")
         logits = model(**inputs).logits[:, 0]
         loss = loss_fn(logits, torch.tensor([float(e.label) for e in rows]))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        losses.append(loss.item())
-        if step % 25 == 0 or step == steps - 1:
-            recent = sum(losses[-25:]) / len(losses[-25:])
-            print(f"step {step}/{steps} loss {recent:.3f} {time.time() - started:.0f}s", flush=True)
+        optimizer_step(model, optimizer, loss, losses, step, steps, started)
     return losses
 
 
