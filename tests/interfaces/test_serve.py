@@ -11,6 +11,7 @@ from pipeline.sdk import BestOfN
 from pipeline.serve import (Gate, HttpError, ServeError, ServeLimits, authorize, check_bind, key_digest,
                             make_settings, parse_request)
 from tests.interfaces.conftest import DEMO, free_port, small_run
+from tests.security.probes import escape_probe
 
 KEY = "k" * 24 + "-test-key"
 TASK = make_tasks("test", n=1)[0].model_dump(mode="json")
@@ -124,25 +125,6 @@ def test_http_best_of_n_over_loopback(server):
     assert codes == [200, 429, 429]
 
 
-ESCAPE_PROBE = '''
-import os, socket, sys
-leaks = [k for k in os.environ if k.startswith(("RAY_", "TTC_")) or "KEY" in k or "TOKEN" in k]
-try:
-    leaks += ["/proc/1/environ"] if b"RAY_" in open("/proc/1/environ", "rb").read() else []
-except OSError:
-    pass
-for host, port in {targets!r}:
-    try:
-        socket.create_connection((host, port), timeout=1)
-        leaks.append(f"{{host}}:{{port}}")
-    except OSError:
-        pass
-print(leaks)
-if leaks:
-    sys.exit(1)
-'''
-
-
 @pytest.mark.docker
 def test_code_sent_over_http_runs_only_in_the_sandbox(server):
     """A task's tests are user code: sent through the endpoint, they run in the sandbox, where
@@ -152,7 +134,7 @@ def test_code_sent_over_http_runs_only_in_the_sandbox(server):
     gcs_host, gcs_port = ray.get_runtime_context().gcs_address.rsplit(":", 1)
     targets = [(gcs_host, int(gcs_port)), ("127.0.0.1", int(gcs_port)), ("127.0.0.1", 8265),
                (gcs_host, 8265), ("172.17.0.1", int(gcs_port))]
-    task = {**TASK, "tests": ESCAPE_PROBE.format(targets=targets)}
+    task = {**TASK, "tests": escape_probe(targets, files=[("/proc/1/environ", "RAY_")])}
     answer = requests.post(f"{server}/v1/best_of_n", data=body(task=task, n=2, max_new_tokens=8),
                            headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
                            timeout=300)

@@ -8,40 +8,10 @@ import pytest
 
 from pipeline import Client
 from pipeline.types import Task
+from tests.security.probes import escape_probe
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
-
-PROBE = '''
-import os, socket, sys
-leaks = []
-if os.environ.get("TTC_SECRET_FOR_TEST"):
-    leaks.append("env")
-for path in ("{secret_file}", "/proc/1/environ"):
-    try:
-        if "ttc-secret" in open(path, errors="ignore").read():
-            leaks.append(path)
-    except OSError:
-        pass
-for port in (8265, 6379, {gcs_port}):
-    s = socket.socket()
-    s.settimeout(1)
-    try:
-        s.connect(("127.0.0.1", port))
-        leaks.append(f"port {{port}}")
-    except OSError:
-        pass
-    for host in ("172.17.0.1", "{host_ip}"):
-        try:
-            socket.create_connection((host, port), timeout=1)
-            leaks.append(f"{{host}}:{{port}}")
-        except OSError:
-            pass
-print(leaks)
-if leaks:
-    sys.exit(1)
-'''
-
 
 def test_candidate_code_cannot_see_server_env_files_or_ray_ports(ray_local, sandbox_image, tiny_random_model, tmp_path):
     import ray
@@ -51,7 +21,8 @@ def test_candidate_code_cannot_see_server_env_files_or_ray_ports(ray_local, sand
     os.environ["TTC_SECRET_FOR_TEST"] = "ttc-secret"
     gcs_port = int(ray.get_runtime_context().gcs_address.rsplit(":", 1)[1])
     host_ip = ray.util.get_node_ip_address()
-    code = PROBE.format(secret_file=secret_file, gcs_port=gcs_port, host_ip=host_ip)
+    targets = [(host, port) for port in (8265, 6379, gcs_port) for host in ("127.0.0.1", "172.17.0.1", host_ip)]
+    code = escape_probe(targets, files=[(str(secret_file), "ttc-secret"), ("/proc/1/environ", "ttc-secret")])
     task = Task(id="escape", prompt="def f():\n", tests="import solution\n")
     with Client(config=ROOT / "configs/demo.yaml", model__path=tiny_random_model,
                 runner__output_dir=str(tmp_path)) as client:
