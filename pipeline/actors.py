@@ -38,10 +38,7 @@ class GeneratorService:
                  logits_processors: list | None = None) -> tuple[list[list[Completion]], tuple[float, float]]:
         """Completions, and the wall-clock interval the call spent in this actor."""
         started = time.time()
-        if logits_processors:
-            completions = self.generator.generate(prompts, params, logits_processors)
-        else:
-            completions = self.generator.generate(prompts, params)
+        completions = self.generator.generate(prompts, params, logits_processors)
         return completions, (started, time.time())
 
     def call(self, method: str, *args: Any, **kwargs: Any) -> Any:

@@ -93,7 +93,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("config", help="YAML run config, e.g. configs/demo.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. sampling.n=64")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run without redoing finished samples")
-    p.add_argument("--address", help="Ray address (default: start or attach to a local Ray)")
+    p.add_argument("--address", help="Ray address to join (default: start a local Ray for this run)")
     p.set_defaults(func=cmd_run)
 
 

@@ -359,6 +359,7 @@ class Session:
         self.config = config
         self._generators: list | None = None
         self._sandboxes: list | None = None
+        self._execute = None
         self._verifiers: dict[tuple[str, str], Any] = {}
 
     def start(self, config: RunConfig) -> None:
@@ -383,15 +384,12 @@ class Session:
 
         self.generate_fns()
         generators = cycle(self._generators)
-        execute: list = []
 
         def call_generator(method: str, *args, **kwargs):
             return ray.get(next(generators).call.remote(method, *args, **kwargs))
 
         def run_in_sandbox(cmd, files, timeout_s=None):
-            if not execute:
-                execute.append(self.execute_fn())
-            return execute[0](cmd, files, timeout_s)
+            return self.execute_fn()(cmd, files, timeout_s)
 
         return Tools(call_generator=call_generator, execute=run_in_sandbox, verify=verify)
 
@@ -401,14 +399,15 @@ class Session:
 
         from pipeline.actors import start_sandboxes
 
-        if self._sandboxes is None:
+        if self._execute is None:
             self._sandboxes = start_sandboxes(self.config)
-        pools = cycle(self._sandboxes)
+            pools = cycle(self._sandboxes)
 
-        def execute(cmd, files, timeout_s=None):
-            return ray.get(next(pools).run.remote(cmd, files, b"", timeout_s))
+            def execute(cmd, files, timeout_s=None):
+                return ray.get(next(pools).run.remote(cmd, files, b"", timeout_s))
 
-        return execute
+            self._execute = execute  # one round robin for verifiers, selection and agents
+        return self._execute
 
     def verify_fn(self, name: str, options: dict):
         from pipeline.verifiers import make_verifier
@@ -474,7 +473,7 @@ class Session:
             ray.get(actor.close.remote())
         for actor in (self._sandboxes or []) + (self._generators or []) + list(self._verifiers.values()):
             ray.kill(actor)
-        self._sandboxes = self._generators = None
+        self._sandboxes = self._generators = self._execute = None
         self._verifiers = {}
 
 
