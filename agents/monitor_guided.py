@@ -35,11 +35,9 @@ def leading_identifier(text: str) -> str:
 
 def absolute_model_path(name_or_path: str) -> str:
     """An absolute folder, so the processor finds it from the generator actor's working directory."""
-    from pipeline.model_zoo import REPO_ROOT, resolve_model_path
+    from pipeline.model_zoo import resolve_model_path
 
-    path = Path(resolve_model_path(name_or_path)).expanduser()
-    if not path.exists() and (REPO_ROOT / path).exists():
-        path = REPO_ROOT / path
+    path = Path(resolve_model_path(name_or_path))  # names and repository paths, from any directory
     return str(path.resolve()) if path.exists() else str(path)
 
 

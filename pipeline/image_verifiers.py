@@ -13,9 +13,9 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from pipeline.model_zoo import resolve_model_path
 from pipeline.types import Candidate, Task, Verdict
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = {"search": "models/digit-verifiers/search", "heldout": "models/digit-verifiers/heldout"}
 # Verdicts of the two checkpoints must carry different verifier names: the runner keeps (and
 # resumes) the verifier's and the oracle's verdicts apart by that name.
@@ -36,8 +36,7 @@ def build_classifier(config: dict[str, Any]):
 
 def checkpoint_folder(checkpoint: str) -> Path:
     """A checkpoint name ("search", "heldout") or a folder holding config.json + model.safetensors."""
-    folder = Path(CHECKPOINTS.get(checkpoint, checkpoint))
-    folder = folder if folder.is_absolute() or folder.exists() else REPO_ROOT / folder
+    folder = Path(resolve_model_path(CHECKPOINTS.get(checkpoint, checkpoint)))  # repository paths from anywhere
     if not (folder / "config.json").is_file() or not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(f"digit classifier checkpoint {checkpoint!r} ({folder}) needs config.json and "
                                 f"model.safetensors; names: {', '.join(CHECKPOINTS)}; train with "
