@@ -1,5 +1,8 @@
 """Sandbox latency and throughput: ttc's pool vs `docker run --rm` vs warm `docker exec`.
 
+ttc's pool is measured twice: as configured by default (python3 programs forked from the
+interpreter zygote) and with `python_zygote=False` (the supervisor execs a fresh python3).
+
 All three run the same program in equally hardened containers (read-only root, tmpfs, no
 network, no capabilities for the program, no-new-privileges, pids/memory/CPU limits, init),
 at 1 and 4 concurrent callers, and print one JSON line per (mode, callers) with latency
@@ -134,9 +137,11 @@ def main() -> None:
     args = parser.parse_args()
     limits, api = Limits(), docker.from_env(max_pool_size=16).api
     callers = [int(c) for c in args.callers.split(",")]
-    with SandboxPool(size=max(callers), image=args.image, limits=limits) as pool:
-        for c in callers:
-            emit("ttc_pool", measure(lambda: pool.run(PROGRAM).stdout, args.n, c))
+    for mode, zygote in (("ttc_pool", True), ("ttc_pool_fresh_exec", False)):
+        pool_limits = limits.model_copy(update={"python_zygote": zygote})
+        with SandboxPool(size=max(callers), image=args.image, limits=pool_limits) as pool:
+            for c in callers:
+                emit(mode, measure(lambda: pool.run(PROGRAM).stdout, args.n, c))
     warm = WarmExec(api, args.image, limits, size=max(callers))
     try:
         for c in callers:

@@ -135,6 +135,9 @@ class Limits(_Model):
     tmpfs_mb: int = Field(64, ge=1, le=8192, description="size of /tmp and the workspace")
     network: bool = Field(False, description="False: no network at all")
     runtime: str | None = Field(None, description="OCI runtime, e.g. runsc for gVisor")
+    python_zygote: bool = Field(
+        True, description="run `python3 -c CODE` / `python3 SCRIPT` by forking an interpreter "
+                          "started once per container (sandbox/zygote.py), not a fresh python3")
 
 
 class RunResult(_Model):

@@ -18,6 +18,7 @@ from pipeline.types import Limits
 from sandbox.limits import SANDBOX_UID, WORKSPACE, host_config_kwargs
 
 SUPERVISOR_SOURCE = (Path(__file__).parent / "supervisor.py").read_text()
+ZYGOTE_SOURCE = (Path(__file__).parent / "zygote.py").read_text()
 STDOUT, STDERR = 1, 2
 START_TIMEOUT_S = 60.0
 
@@ -124,7 +125,7 @@ class WarmContainer:
 
 def create_container(api, image: str, limits: Limits, labels: dict[str, str]) -> str:
     host_config = api.create_host_config(**host_config_kwargs(limits))
-    command = ["python3", "-I", "-S", "-c", SUPERVISOR_SOURCE, str(SANDBOX_UID)]
+    command = ["python3", "-I", "-S", "-c", SUPERVISOR_SOURCE, str(SANDBOX_UID), ZYGOTE_SOURCE]
     # stdin_open without detach makes docker-py set StdinOnce: EOF reaches the supervisor when we go.
     created = api.create_container(
         image, command=command, user="0", working_dir=WORKSPACE, labels=labels,

@@ -179,7 +179,7 @@ def build_request(cmd, files, stdin, timeout, limits: Limits, env) -> tuple[dict
         raise ValueError(f"cmd must be a non-empty list of strings, got {cmd!r}")
     blobs = {check_path(path): as_bytes(data) for path, data in files.items()}
     header = {"op": "run", "cmd": list(cmd), "timeout_s": timeout, "env": env,
-              "output_bytes": limits.output_bytes,
+              "output_bytes": limits.output_bytes, "zygote": limits.python_zygote,
               "files": [[path, len(data)] for path, data in blobs.items()]}
     return header, b"".join(blobs.values()) + as_bytes(stdin)
 

@@ -13,9 +13,14 @@ stream both outputs keeping the first `output_bytes`; at exit or timeout SIGKILL
 but init and ourselves (setsid/daemonised escapees included), then wipe /work, /tmp, /dev/shm,
 /dev/mqueue and SysV IPC objects. If the pool's stream closes (the pool died), exit at once: the
 container then stops and Docker removes it.
+
+`python3 -c CODE` and `python3 SCRIPT` programs (when the request allows it) are not exec'd but
+forked from a pre-started interpreter (zygote.py, passed as our second argument), which saves
+the interpreter's start-up; everything after the fork (uid, limits, kill, wipe) is the same.
 """
 import ctypes
 import json
+import marshal
 import os
 import select
 import signal
@@ -166,21 +171,29 @@ def live_pids(include_zombies=False):
     return pids
 
 
-def kill_everything(deadline_s=3.0):
-    """SIGKILL every process but init and us; returns (none left alive, {reaped pid: status})."""
+def kill_everything(deadline_s=3.0, spare=()):
+    """SIGKILL every process but init, us and `spare`; returns (none left, {reaped pid: status})."""
     end, reaped = time.monotonic() + deadline_s, {}
     while True:
-        try:
-            os.kill(-1, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_all_but(spare)
         reaped.update(reap_children())
         # zombies too: orphans are reaped by init, and the next run must not even see them
-        if not live_pids(include_zombies=True):
+        if not [pid for pid in live_pids(include_zombies=True) if pid not in spare]:
             return True, reaped
         if time.monotonic() > end:
             return False, reaped
         time.sleep(0.001)
+
+
+def kill_all_but(spare):
+    """kill(-1) when nothing is spared (atomic against fork bombs); else pid by pid, and the
+    caller's loop catches what was forked in between."""
+    targets = [-1] if not spare else [pid for pid in live_pids() if pid not in spare]
+    for pid in targets:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def reap_children():
@@ -242,31 +255,78 @@ class Capture:
         return b"".join(self.parts)
 
 
-def pump(pid, stdin_fd, stdin_data, outs, deadline):
-    """Feed stdin, collect outputs until the child exits or the deadline; returns (status, timed_out)."""
-    pidfd = os.pidfd_open(pid)
+class FreshProcess:
+    """The program exec'd in a child of ours, with its own pipes."""
+
+    spare = ()
+
+    def __init__(self, cmd, env, uid, stdin_data):
+        self.proc, self.stdin_fd, out_fd, err_fd = spawn(cmd, env, uid)
+        self.stdin_data, self.output_fds = stdin_data, (out_fd, err_fd)
+        self.exit_fd = os.pidfd_open(self.proc.pid)
+
+    def status(self, reaped):
+        pid = self.proc.pid
+        status = reaped[pid] if pid in reaped else wait_status(pid)
+        self.proc.returncode = status  # reaped by us; keeps subprocess from waiting on the pid again
+        return status
+
+    def drain(self, outs):
+        drain_to_eof(zip(self.output_fds, outs), time.monotonic() + 1.0)
+
+    def close(self):
+        os.close(self.exit_fd)
+
+
+class ZygoteProcess:
+    """The program forked from the pre-started interpreter; outputs on the zygote's pipes."""
+
+    stdin_fd, stdin_data = None, b""  # the zygote hands stdin to the child itself
+
+    def __init__(self, zygote, cmd, env, stdin_data):
+        self.zygote = zygote
+        zygote.start_program(cmd, env, stdin_data)
+        self.spare, self.exit_fd = (zygote.proc.pid,), zygote.reply_r
+        self.output_fds = (zygote.out_r, zygote.err_r)
+
+    def status(self, reaped):
+        try:
+            return self.zygote.read_reply()
+        except OSError:
+            return None  # the zygote died with the program: no status to report
+
+    def drain(self, outs):
+        for fd, cap in zip(self.output_fds, outs):
+            drain_until_empty(fd, cap)
+
+    def close(self):
+        pass
+
+
+def pump(process, outs, deadline):
+    """Feed stdin, collect outputs until the program exits or the deadline; True if timed out."""
     poller = select.poll()
-    fds = {fd: cap for fd, cap in outs}
-    for fd in fds:
+    fds = dict(zip(process.output_fds, outs))
+    for fd in (*fds, process.exit_fd):
         poller.register(fd, select.POLLIN)
-    poller.register(pidfd, select.POLLIN)
     poller.register(0, select.POLLIN)  # only EOF/HUP expected here: the pool went away
-    os.set_blocking(stdin_fd, False)
-    pending = memoryview(stdin_data)
-    pending = pending[write_some(stdin_fd, pending):] if pending else pending
-    if pending:
-        poller.register(stdin_fd, select.POLLOUT)
-    else:
-        os.close(stdin_fd)
-        stdin_fd = None
+    stdin_fd, pending = process.stdin_fd, memoryview(process.stdin_data)
+    if stdin_fd is not None:
+        os.set_blocking(stdin_fd, False)
+        pending = pending[write_some(stdin_fd, pending):] if pending else pending
+        if pending:
+            poller.register(stdin_fd, select.POLLOUT)
+        else:
+            os.close(stdin_fd)
+            stdin_fd = None
     try:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                return None, True
+                return True
             for fd, event in poller.poll(left * 1000):
-                if fd == pidfd:
-                    return os.waitpid(pid, 0)[1], False
+                if fd == process.exit_fd:
+                    return False
                 if fd == 0:
                     if event & (select.POLLHUP | select.POLLERR):
                         raise PoolGone()
@@ -279,13 +339,12 @@ def pump(pid, stdin_fd, stdin_data, outs, deadline):
                         os.close(fd)
                         stdin_fd = None
                     continue
-                data = os.read(fd, CHUNK) if event & (select.POLLIN | select.POLLHUP) else b""
+                data = read_some(fd) if event & (select.POLLIN | select.POLLHUP) else b""
                 if data:
                     fds[fd].add(data)
-                else:
+                elif data is not None:
                     poller.unregister(fd)
     finally:
-        os.close(pidfd)
         if stdin_fd is not None:
             os.close(stdin_fd)
 
@@ -299,8 +358,16 @@ def write_some(fd, data):
         return len(data)
 
 
-def drain(outs, until):
-    """Read what is left in the pipes once every writer is dead (or `until` passes)."""
+def read_some(fd):
+    """Bytes, b"" at EOF, or None if nothing is there after all (non-blocking zygote pipes)."""
+    try:
+        return os.read(fd, CHUNK)
+    except BlockingIOError:
+        return None
+
+
+def drain_to_eof(outs, until):
+    """Read what is left in our own pipes once every writer is dead (or `until` passes)."""
     for fd, cap in outs:
         os.set_blocking(fd, False)
         while time.monotonic() < until:
@@ -313,6 +380,16 @@ def drain(outs, until):
                 break
             cap.add(data)
         os.close(fd)
+
+
+def drain_until_empty(fd, cap):
+    """The zygote keeps the write ends open, so no EOF comes: once every program process is
+    dead, an empty pipe is the end of the output."""
+    while True:
+        data = read_some(fd)
+        if not data:
+            return
+        cap.add(data)
 
 
 def oom_kills():
@@ -336,7 +413,17 @@ def split_payload(req, payload):
     return files, payload[offset:]
 
 
-def execute(req, payload, uid):
+def launch(req, env, uid, stdin_data, zygote):
+    """Fork from the zygote when the command is one it can run; else exec a fresh process."""
+    if zygote is not None and zygote_can_run(req["cmd"], req.get("env", {}), stdin_data):
+        try:
+            return ZygoteProcess(zygote.ready(), req["cmd"], env, stdin_data)
+        except OSError:
+            zygote.stop()  # broken: the next run starts a new one; this one runs fresh
+    return FreshProcess(req["cmd"], env, uid, stdin_data)
+
+
+def execute(req, payload, uid, zygote=None):
     files, stdin_data = split_payload(req, payload)
     write_files(files, uid)
     env = {**BASE_ENV, **req.get("env", {})}
@@ -344,22 +431,21 @@ def execute(req, payload, uid):
     oom_before = oom_kills()
     start = time.monotonic()
     try:
-        proc, stdin_fd, out_fd, err_fd = spawn(req["cmd"], env, uid)
+        process = launch(req, env, uid, stdin_data, zygote)
     except OSError as exc:  # not found / not executable: the program's failure, as a shell reports it
         outs[1].add(f"sandbox: cannot execute {req['cmd'][0]!r}: {exc.strerror}\n".encode())
         return result(127 << 8, False, outs, False, time.monotonic() - start, True)
-    fds = [(out_fd, outs[0]), (err_fd, outs[1])]
     try:
-        status, timed_out = pump(proc.pid, stdin_fd, stdin_data, fds, start + req["timeout_s"])
+        timed_out = pump(process, outs, start + req["timeout_s"])
+        clean, reaped = kill_everything(spare=process.spare)
+        status = process.status(reaped)
+        duration = time.monotonic() - start
+        process.drain(outs)
     except PoolGone:
         kill_everything()
         raise
-    clean, reaped = kill_everything()
-    if status is None:
-        status = reaped[proc.pid] if proc.pid in reaped else wait_status(proc.pid)
-    proc.returncode = status  # reaped by us; keeps subprocess from waiting on the pid again
-    duration = time.monotonic() - start
-    drain(fds, time.monotonic() + 1.0)
+    finally:
+        process.close()
     return result(status, timed_out, outs, oom_kills() > oom_before, duration, clean)
 
 
@@ -381,14 +467,93 @@ def result(status, timed_out, outs, oom, duration, clean):
     return header, out.bytes(), err.bytes()
 
 
-def handle(req, uid):
+# ---------------------------------------------------------------- the zygote
+
+ZYGOTE_COMMANDS = ("python3", "/usr/bin/python3")
+STARTUP_ENV = ("PATH", "HOME", "LANG", "LANGUAGE")  # read while the interpreter starts
+ZYGOTE_STDIN_MAX = 1 << 16  # one pipe buffer: the zygote's child writes it before it runs
+ZYGOTE_RUNS = 64  # then a new zygote, so that hash seeds do not stay the same for long
+
+
+def zygote_can_run(cmd, extra_env, stdin_data):
+    """`python3 -c CODE ...` or `python3 SCRIPT ...`, no interpreter options, and nothing in the
+    environment that a fresh interpreter would have read differently at start-up."""
+    if len(cmd) < 2 or cmd[0] not in ZYGOTE_COMMANDS or len(stdin_data) > ZYGOTE_STDIN_MAX:
+        return False
+    if cmd[1] == "-c" and len(cmd) < 3 or cmd[1].startswith("-") and cmd[1] != "-c":
+        return False
+    return not any(key in STARTUP_ENV or key.startswith(("PYTHON", "LC_")) for key in extra_env)
+
+
+class Zygote:
+    """The pre-started interpreter (sandbox/zygote.py), a child of ours running as root."""
+
+    def __init__(self, source, uid):
+        self.source, self.uid, self.proc, self.runs = source, uid, None, 0
+
+    def ready(self):
+        if self.proc is None or self.proc.poll() is not None or self.runs >= ZYGOTE_RUNS:
+            self.stop()
+            self.start()
+        self.runs += 1
+        return self
+
+    def start(self):
+        (req_r, self.req_w), (self.reply_r, reply_w) = os.pipe(), os.pipe()
+        (self.out_r, out_w), (self.err_r, err_w) = os.pipe(), os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                ["python3", "-c", self.source, str(self.uid), str(out_w), str(err_w)],
+                stdin=req_r, stdout=reply_w, env=BASE_ENV, pass_fds=(out_w, err_w), close_fds=True)
+        finally:
+            for fd in (req_r, reply_w, out_w, err_w):
+                os.close(fd)
+        for fd in (self.out_r, self.err_r):
+            os.set_blocking(fd, False)
+        self.runs = 0
+
+    def start_program(self, cmd, env, stdin_data):
+        data = marshal.dumps((list(cmd), env, bytes(stdin_data)))
+        write_all(self.req_w, len(data).to_bytes(4, "big") + data)
+        return self.read_reply()  # the child's pid: it exists now
+
+    def read_reply(self):
+        length = int.from_bytes(read_fd_exact(self.reply_r, 4), "big")
+        return marshal.loads(read_fd_exact(self.reply_r, length))
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for fd in (self.req_w, self.reply_r, self.out_r, self.err_r):
+            os.close(fd)
+        self.proc = None
+
+
+def read_fd_exact(fd, n):
+    data = b""
+    while len(data) < n:
+        chunk = os.read(fd, n - len(data))
+        if not chunk:
+            raise OSError("the interpreter zygote exited")
+        data += chunk
+    return data
+
+
+# ---------------------------------------------------------------- the request loop
+
+def handle(req, uid, zygote):
     payload = read_exact(req["payload"])
     if req["op"] == "ping":
         return {"pong": True}, b"", b""
     try:
-        header, out, err = execute(req, payload, uid)
+        header, out, err = execute(req, payload, uid, zygote if req.get("zygote") else None)
     except (OSError, ValueError) as exc:
         kill_everything()
+        if zygote is not None:
+            zygote.stop()  # killed above with everything else
         header, out, err = {"error": f"{type(exc).__name__}: {exc}", "poisoned": False}, b"", b""
     try:
         wipe_scratch(uid)
@@ -401,11 +566,12 @@ def handle(req, uid):
 
 def main():
     uid = int(sys.argv[1]) if len(sys.argv) > 1 else 10001
+    zygote = Zygote(sys.argv[2], uid) if len(sys.argv) > 2 else None
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         while True:
             req = read_request()
-            header, out, err = handle(req, uid)
+            header, out, err = handle(req, uid, zygote)
             send(header, out, err)
     except PoolGone:
         kill_everything(1.0)

@@ -11,18 +11,21 @@ from tests.sandbox.conftest import pool_containers
 pytestmark = pytest.mark.docker
 
 LIMITS = Limits(timeout_s=5, memory_mb=256, pids=64, tmpfs_mb=32, output_bytes=1_000_000)
-# Other processes this program can see: init and the root supervisor are expected, nothing else.
+# Other processes this program can see: init, the root supervisor and its root interpreter zygote
+# are expected; nothing of the sandbox uid may be left from an earlier execution.
 OTHERS = ("import os\n"
           "me = os.getpid()\n"
           "procs = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, me)]\n"
           "owners = [os.stat('/proc/' + p).st_uid for p in procs]\n"
-          "print(sorted(owners))\n")
+          "print(sorted(set(owners)), len(owners) <= 2)\n")
 
 
-@pytest.fixture(scope="module")
-def hostile_pool(sandbox_image):
-    # size 1: every hostile program and every check after it share one container
-    pool = SandboxPool(size=1, image=sandbox_image, limits=LIMITS)
+@pytest.fixture(scope="module", params=[True, False], ids=["zygote", "fresh-exec"])
+def hostile_pool(sandbox_image, request):
+    # size 1: every hostile program and every check after it share one container; python3
+    # programs are forked from the interpreter zygote, or exec'd fresh by the supervisor
+    limits = LIMITS.model_copy(update={"python_zygote": request.param})
+    pool = SandboxPool(size=1, image=sandbox_image, limits=limits)
     yield pool
     pool.close()
     assert pool_containers([pool.pool_id]) == []
@@ -36,7 +39,7 @@ def assert_pool_healthy(pool):
     r = py(pool, "print(6*7)")
     assert (r.exit_code, r.stdout, r.error) == (0, "42\n", None), r
     r = py(pool, OTHERS)
-    assert r.stdout == "[0]\n", f"leftover processes: {r.stdout}{r.stderr}"
+    assert r.stdout == "[0] True\n", f"leftover processes: {r.stdout}{r.stderr}"
     r = pool.run(["sh", "-c", "ls -A /work /tmp /dev/shm /dev/mqueue"])
     assert r.stdout.split() == ["/dev/mqueue:", "/dev/shm:", "/tmp:", "/work:"], r.stdout
 
