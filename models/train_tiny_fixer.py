@@ -4,7 +4,7 @@
 
 Data: the non-test modules of the TRAIN projects of models/code_corpus.py (pinned sdists; the
 repo_tasks benchmark's test projects are never read). Each pair injects one bug with
-benchmarks/repo_tasks/inject.py, shows the 16-line window holding it exactly as the editing
+agents/codemonkeys/mutations.py, shows the 16-line window holding it exactly as the editing
 trajectory does (agents/codemonkeys/prompts.edit_prompt, windows aligned to the same stride) with
 an issue-like hint naming the function, and asks for the search/replace block that restores the
 original line. Starts from models/tiny-py (same tokenizer, a Python prior), context widened to
@@ -29,7 +29,7 @@ RECIPE = Recipe(task_module="", train_programs=0, data_seeds=1, vocab_size=2048,
                 heads=4, mlp=448, max_len=384, batch=8, lr=3e-3, warmup=20)
 WINDOW, STRIDE = 10, 5  # agents/codemonkeys CodeMonkeys(window_lines=10): stride is half of it
 PER_FILE = 40  # mutations sampled per module (a few modules would otherwise dominate)
-MAX_MODULE_CHARS = 40_000  # inject.mutations re-parses the module per mutation: big ones take minutes
+MAX_MODULE_CHARS = 40_000  # mutations.mutations re-parses the module per mutation: big ones take minutes
 # Issue-like hints in the layout of benchmarks/repo_tasks/build.issue_text (a failing test, its
 # excerpt, the closing sentence), naming the function the bug is in as a test would call it.
 ISSUE = ("{project} {version}: `test_{name}` fails\n\nRunning the project's test `tests/test_{module}.py::test_{name}` "
@@ -104,7 +104,7 @@ def issue_hint(path: str, qualname: str, rng: random.Random) -> str:
 
 
 def pairs_for_module(path: str, source: str, rng: random.Random) -> list[tuple[str, str]]:
-    from benchmarks.repo_tasks.inject import apply_mutation, mutations
+    from agents.codemonkeys.mutations import apply_mutation, mutations
 
     found = mutations(source)
     if not found:

@@ -161,11 +161,25 @@ class FirstPassing:
         return chosen(task, self.name, passing[0], 0.0, self.abstain_below is not None and score < self.abstain_below)
 
 
+class AgentPick:
+    """The strategy's own choice: the task's lowest-index candidate. Strategies that select
+    inside the agent (CodeMonkeys' test vote and selection trajectory) put their pick first;
+    abstains when that candidate is empty (the agent produced nothing to submit)."""
+
+    name = "agent_pick"
+
+    def select(self, task: Task, candidates: list[Candidate], verdicts: list[Verdict],
+               fingerprints: dict[str, str] | None = None) -> Selection:
+        first = min(candidates, key=lambda c: c.sample_index, default=None)
+        return chosen(task, self.name, first, 0.0, first is None or not first.content.strip())
+
+
 SELECTORS: dict[str, Callable[..., Selector]] = {
     "majority_vote": MajorityVote,
     "weighted_vote": WeightedVote,
     "best_score": BestScore,
     "first_passing": FirstPassing,
+    "agent_pick": AgentPick,
 }
 
 

@@ -5,7 +5,7 @@ tiny-fixer cannot copy a line exactly (a 1.6M-parameter model trained for minute
 SEARCH texts never match. With `choices`, a logits processor admits only tokens that keep the
 answer a prefix of some allowed block and, once a block is complete, only end-of-text. The
 blocks offered are single-token edits of the shown window's lines: every mutation
-benchmarks/repo_tasks/inject.py can make of those lines (operator swaps, off-by-one, another
+agents/codemonkeys/mutations.py can make of those lines (operator swaps, off-by-one, another
 local name, a dropped condition) read as a candidate fix. That is the operator family the
 benchmark injects bugs with, so fixes of symmetric kinds (`<`/`<=`, `+`/`-`, n/n±1, some
 wrong names) are reachable and the rest (a dropped condition to restore, a dropped `not`) are
@@ -22,7 +22,7 @@ from agents.codemonkeys.edits import DIVIDER, REPLACE
 def edit_choices(module_text: str, first_line: int, count: int) -> list[str]:
     """Answer texts (after the prefilled SEARCH marker) of single-token edits of lines
     first_line+1 .. first_line+count of `module_text` (SEARCH unique within those lines)."""
-    from benchmarks.repo_tasks.inject import mutations
+    from agents.codemonkeys.mutations import mutations
 
     lines = module_text.splitlines()[first_line:first_line + count]
     choices = []

@@ -4,7 +4,7 @@
 
 For each project (benchmarks/repo_tasks/projects.py) its test suite runs in the sandbox on the
 original source (the baseline). Then single-location mutations of its non-test modules
-(inject.py), in a seeded order that alternates bug kinds and modules, are tried one by one:
+(agents/codemonkeys/mutations.py), in a seeded order that alternates bug kinds and modules, are tried one by one:
 a mutation is kept when 1..MAX_FAIL_TO_PASS baseline-passing tests fail on it, nothing breaks
 at import/collection, and the gold patch (buggy -> original), applied by the repo_tests verifier
 with `git apply` in the sandbox, makes every listed test pass again. Each kept mutation becomes an
@@ -26,7 +26,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from benchmarks.repo_tasks.inject import KINDS, Mutation, apply_mutation, mutations
+from agents.codemonkeys.mutations import KINDS, Mutation, apply_mutation, mutations
 from benchmarks.repo_tasks.projects import PROJECTS, RepoProject, read_repo, source_modules
 from pipeline.repo_verifier import RepoTestsVerifier, is_test_file, parse_pytest_report
 from pipeline.types import Candidate, Limits, Task

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from benchmarks.repo_tasks.inject import KINDS, Mutation, apply_mutation, mutations
+from agents.codemonkeys.mutations import KINDS, Mutation, apply_mutation, mutations
 from pipeline.repo_verifier import RepoTestsVerifier, malformed_reason
 from pipeline.types import Candidate, Limits, Task
 
@@ -30,7 +30,7 @@ def total(xs):
 '''
 
 
-# ---------------------------------------------------------------- inject.py
+# ---------------------------------------------------------------- mutations.py
 def test_every_kind_is_found_and_each_changes_one_parsable_line():
     found = mutations(MODULE)
     assert {m.kind for m in found} == set(KINDS)

@@ -86,6 +86,15 @@ def test_first_passing_takes_the_lowest_index_that_passed():
     assert make_selector("first_passing").select(CODE, cs, verdicts(cs, [0.0] * 4)).abstained
 
 
+def test_agent_pick_takes_sample_zero_and_abstains_when_it_is_empty():
+    cs = cands(CODE, ["patch a", "patch b", "patch a"])
+    pick = make_selector("agent_pick").select(CODE, list(reversed(cs)), verdicts(cs, [0, 1, 0]))
+    assert pick.candidate_key == cs[0].key and not pick.abstained  # never looks at the verdicts
+    empty = cands(CODE, ["", "patch b"])
+    assert make_selector("agent_pick").select(CODE, empty, []).abstained
+    assert make_selector("agent_pick").select(CODE, [], []).abstained
+
+
 def test_errors_and_disagreeing_verifiers_never_count_as_a_pass():
     c = cands(CODE, ["x = 1"])[0]
     both = [Verdict(task_id="c", candidate_key=c.key, verifier="tests", passed=True, score=1.0),
@@ -96,7 +105,7 @@ def test_errors_and_disagreeing_verifiers_never_count_as_a_pass():
 
 
 def test_registry_names_valid_selectors_and_options():
-    assert set(SELECTORS) == {"majority_vote", "weighted_vote", "best_score", "first_passing"}
+    assert set(SELECTORS) == {"majority_vote", "weighted_vote", "best_score", "first_passing", "agent_pick"}
     with pytest.raises(UnknownNameError, match="best_score"):
         make_selector("oracle")
     with pytest.raises(TypeError, match="abstain_below"):

@@ -300,6 +300,31 @@ def test_config_runs_through_ray_on_a_repo_tasks_instance(ray_local, sandbox_ima
     assert summary["tasks"] == 1 and summary["samples"] == 2 and summary["errors"] == 0
 
 
+@pytest.mark.docker
+def test_sdk_best_of_n_with_codemonkeys_reports_the_agents_pick(ray_local, sandbox_image, tmp_path):
+    """`Client.best_of_n(strategy="codemonkeys")` on configs/codemonkeys.yaml: trajectories run on
+    the generator actor and the sandbox, repo_tests judges every patch, agent_pick reports
+    the patch the agent's own vote and selection trajectory chose (its sample 0)."""
+    from pipeline.sdk import Client
+    from pipeline.store import RunStore
+
+    with Client(config=REPO / "configs/codemonkeys.yaml", output_dir=str(tmp_path), model__path=str(FIXER),
+                strategy_options__parallel=2, strategy_options__turns=1, strategy_options__test_attempts=1,
+                runner__chunk_size=2) as client:
+        res = client.best_of_n(repo_task(), n=2, strategy="codemonkeys", verifier="repo_tests",
+                               selector="agent_pick", max_new_tokens=64)
+    assert 1 <= len(res.candidates) <= 2  # equal patches of both trajectories are one candidate
+    assert all(c.verdict.verifier == "repo_tests" for c in res.candidates)
+    first = min(res.candidates, key=lambda c: c.candidate.sample_index).candidate
+    assert res.selection.selector == "agent_pick"
+    assert res.selection.abstained == (first.content.strip() == "")
+    if not res.selection.abstained:
+        assert res.best.content == first.content and first.content.startswith("diff --git a/")
+    samples = RunStore(res.run_dir).read("samples")
+    steps = next(s for s in samples if s["sample_index"] == 0)["trajectory"]["steps"]
+    assert {"context", "select"} <= {step["kind"] for step in steps}
+
+
 # ------------------------------------------------------------------ the tiny-fixer training script
 def test_tiny_fixer_training_pairs_use_the_edit_prompt_and_a_few_steps_run(tmp_path):
     from models.train_tiny_fixer import main, training_pairs

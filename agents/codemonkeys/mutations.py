@@ -1,6 +1,8 @@
-"""Single-location bug injection into a Python module, driven by its AST.
+"""Single-location edits of a Python module, driven by its AST: the repository-task benchmark
+injects bugs with them (benchmarks/repo_tasks/build.py), and constrained decoding offers them
+as candidate fixes (constrain.py).
 
-    from benchmarks.repo_tasks.inject import mutations, apply_mutation
+    from agents.codemonkeys.mutations import mutations, apply_mutation
     for m in mutations(source):             # every single-line mutation, deterministic order
         buggy = apply_mutation(source, m)
 
