@@ -119,8 +119,10 @@ class WarmContainer:
         if self.id is not None:
             try:
                 self.api.remove_container(self.id, force=True)
-            except docker.errors.APIError:
-                pass  # already gone, or auto-remove is in progress
+            except docker.errors.NotFound:
+                pass
+            except docker.errors.APIError:  # auto-remove is in progress: let it finish
+                wait_until_removed(self.api, self.id)
 
 
 def create_container(api, image: str, limits: Limits, labels: dict[str, str]) -> str:
@@ -132,6 +134,16 @@ def create_container(api, image: str, limits: Limits, labels: dict[str, str]) ->
         stdin_open=True, network_disabled=not limits.network,
         host_config=host_config)
     return created["Id"]
+
+
+def wait_until_removed(api, container_id: str, timeout_s: float = 10.0) -> None:
+    import docker
+    import requests
+
+    try:
+        api.wait(container_id, timeout=timeout_s, condition="removed")
+    except (docker.errors.APIError, requests.exceptions.RequestException):
+        pass  # gone before we asked, or still going: `ttc sandbox gc` catches stragglers
 
 
 def raw_socket(attached) -> socket.socket:

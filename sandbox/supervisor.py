@@ -514,7 +514,11 @@ class Zygote:
 
     def start_program(self, cmd, env, stdin_data):
         data = marshal.dumps((list(cmd), env, bytes(stdin_data)))
-        write_all(self.req_w, len(data).to_bytes(4, "big") + data)
+        default = signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead zygote: EPIPE, not our death
+        try:
+            write_all(self.req_w, len(data).to_bytes(4, "big") + data)
+        finally:
+            signal.signal(signal.SIGPIPE, default)
         return self.read_reply()  # the child's pid: it exists now
 
     def read_reply(self):
