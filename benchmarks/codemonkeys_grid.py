@@ -112,6 +112,15 @@ def plot(summary: list[dict], ps, ts, path: Path) -> None:
     fig.savefig(path)
 
 
+def earlier_rows(path: str | None) -> dict[str, dict]:
+    """Per-task rows of an earlier run (seeds depend only on the task's index, so a task's row
+    is what this run would make of it)."""
+    if not path:
+        return {}
+    rows = [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    return {row["task"]: row for row in rows if "task" in row}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="models/tiny-fixer")
@@ -126,6 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="benchmarks/results/codemonkeys_grid")
+    parser.add_argument("--reuse", default=None,
+                        help="a JSONL of an earlier run with the same settings: its tasks are not run again")
     args = parser.parse_args(argv)
 
     import torch
@@ -149,9 +160,12 @@ def main(argv: list[str] | None = None) -> None:
             SandboxPool(size=2, limits=Limits(timeout_s=120, memory_mb=1024, tmpfs_mb=256)) as pool:
         execute = lambda cmd, files, timeout_s=None: pool.run(cmd, files, timeout_s=timeout_s)  # noqa: E731
         verifier = make_verifier("repo_tests", execute=execute)
+        done = earlier_rows(args.reuse)
         for index, task in enumerate(tasks):
-            rows.append(run_task(task, generator.generate, params, execute, verifier, ps, ts, args.seed + index, agent))
-            print(json.dumps(rows[-1]), flush=True)
+            row = done.get(task.id) or run_task(task, generator.generate, params, execute, verifier, ps, ts,
+                                                args.seed + index, agent)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     summary = summarise(rows, ps, ts)
     for line in summary:
         print(json.dumps({"summary": line} | {"model": args.model, "split": args.split}), flush=True)
