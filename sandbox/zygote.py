@@ -11,7 +11,9 @@ the normal interpreter shutdown, so atexit handlers, thread joins and buffered o
 usual. We stay root, so the program can neither signal nor trace us.
 
 Differences from a fresh `python3`: the string hash seed is shared by the programs one
-zygote starts (the supervisor restarts it every few dozen runs), and `os.getppid()` is ours.
+zygote starts (the supervisor restarts it every few dozen runs), `os.getppid()` is ours, and a
+user site-packages directory shipped inside the workspace (/work/.local/...) is not added to
+sys.path (we started before the files arrived).
 
     request (fd 0): u32 length | marshal((cmd, env, stdin bytes))
     replies (fd 1): u32 length | marshal(child pid), then u32 length | marshal(wait status)
