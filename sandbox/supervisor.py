@@ -46,12 +46,13 @@ class PoolGone(Exception):
 
 # ---------------------------------------------------------------- framing
 
-def read_exact(n):
+def read_exact(n, fd=0, gone=PoolGone):
+    """`n` bytes from `fd` (the pool's stream by default); `gone` is raised at EOF."""
     chunks, left = [], n
     while left:
-        chunk = os.read(0, min(left, 1 << 20))
+        chunk = os.read(fd, min(left, 1 << 20))
         if not chunk:
-            raise PoolGone()
+            raise gone()
         chunks.append(chunk)
         left -= len(chunk)
     return b"".join(chunks)
@@ -258,8 +259,6 @@ class Capture:
 class FreshProcess:
     """The program exec'd in a child of ours, with its own pipes."""
 
-    spare = ()
-
     def __init__(self, cmd, env, uid, stdin_data):
         self.proc, self.stdin_fd, out_fd, err_fd = spawn(cmd, env, uid)
         self.stdin_data, self.output_fds = stdin_data, (out_fd, err_fd)
@@ -286,7 +285,7 @@ class ZygoteProcess:
     def __init__(self, zygote, cmd, env, stdin_data):
         self.zygote = zygote
         zygote.start_program(cmd, env, stdin_data)
-        self.spare, self.exit_fd = (zygote.proc.pid,), zygote.reply_r
+        self.exit_fd = zygote.reply_r
         self.output_fds = (zygote.out_r, zygote.err_r)
 
     def status(self, reaped):
@@ -437,7 +436,8 @@ def execute(req, payload, uid, zygote=None):
         return result(127 << 8, False, outs, False, time.monotonic() - start, True)
     try:
         timed_out = pump(process, outs, start + req["timeout_s"])
-        clean, reaped = kill_everything(spare=process.spare)
+        # a live zygote survives every execution, also those it did not start
+        clean, reaped = kill_everything(spare=zygote.pids() if zygote is not None else ())
         status = process.status(reaped)
         duration = time.monotonic() - start
         process.drain(outs)
@@ -485,6 +485,10 @@ def zygote_can_run(cmd, extra_env, stdin_data):
     return not any(key in STARTUP_ENV or key.startswith(("PYTHON", "LC_")) for key in extra_env)
 
 
+class ZygoteGone(OSError):
+    """The zygote's reply pipe closed: it exited."""
+
+
 class Zygote:
     """The pre-started interpreter (sandbox/zygote.py), a child of ours running as root."""
 
@@ -492,11 +496,14 @@ class Zygote:
         self.source, self.uid, self.proc, self.runs = source, uid, None, 0
 
     def ready(self):
-        if self.proc is None or self.proc.poll() is not None or self.runs >= ZYGOTE_RUNS:
+        if not self.pids() or self.runs >= ZYGOTE_RUNS:
             self.stop()
             self.start()
         self.runs += 1
         return self
+
+    def pids(self):
+        return (self.proc.pid,) if self.proc is not None and self.proc.poll() is None else ()
 
     def start(self):
         (req_r, self.req_w), (self.reply_r, reply_w) = os.pipe(), os.pipe()
@@ -522,8 +529,8 @@ class Zygote:
         return self.read_reply()  # the child's pid: it exists now
 
     def read_reply(self):
-        length = int.from_bytes(read_fd_exact(self.reply_r, 4), "big")
-        return marshal.loads(read_fd_exact(self.reply_r, length))
+        length = int.from_bytes(read_exact(4, self.reply_r, ZygoteGone), "big")
+        return marshal.loads(read_exact(length, self.reply_r, ZygoteGone))
 
     def stop(self):
         if self.proc is None:
@@ -534,16 +541,6 @@ class Zygote:
         for fd in (self.req_w, self.reply_r, self.out_r, self.err_r):
             os.close(fd)
         self.proc = None
-
-
-def read_fd_exact(fd, n):
-    data = b""
-    while len(data) < n:
-        chunk = os.read(fd, n - len(data))
-        if not chunk:
-            raise OSError("the interpreter zygote exited")
-        data += chunk
-    return data
 
 
 # ---------------------------------------------------------------- the request loop

@@ -81,6 +81,14 @@ def test_forked_only_when_it_can_be(pools):
     assert r.stdout == "100000\n"
 
 
+def test_the_zygote_outlives_executions_it_did_not_start(pools):
+    zygote_pool = pools[0]
+    find = ["python3", "-c", "import os; print(os.getppid())"]
+    before = zygote_pool.run(find).stdout
+    assert zygote_pool.run(["sh", "-c", "sleep 30 &"], timeout_s=2).error is None  # fresh path, killed
+    assert zygote_pool.run(find).stdout == before
+
+
 def test_the_program_cannot_touch_the_zygote(pools):
     code = ("import os, signal\n"
             "z = os.getppid()\n"
