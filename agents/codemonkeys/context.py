@@ -15,6 +15,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from pipeline.repo_verifier import is_test_file
+
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+")
 _CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
 _STOP = {"the", "a", "an", "of", "to", "in", "is", "it", "and", "or", "for", "on", "with", "be", "as",
@@ -56,14 +58,6 @@ def bm25_scores(query: str, documents: list[str], k1: float = 1.5, b: float = 0.
                 score += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average))
         scores.append(score)
     return scores
-
-
-def is_test_file(path: str) -> bool:
-    """pytest's conventions: test modules, conftest.py, anything under tests/, test/, testing/."""
-    parts = path.split("/")
-    name = parts[-1]
-    return (name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py"
-            or any(part in ("tests", "test", "testing") for part in parts[:-1]))
 
 
 def source_files(files: dict[str, str]) -> dict[str, str]:

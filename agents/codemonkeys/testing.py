@@ -12,8 +12,9 @@ import shlex
 from dataclasses import dataclass, field
 
 from agents.base import parse_python
-from agents.codemonkeys.context import is_test_file, rank_files
+from agents.codemonkeys.context import rank_files
 from agents.codemonkeys.prompts import test_prompt
+from pipeline.repo_verifier import is_test_file
 from pipeline.types import SamplingParams, Task
 
 TEST_TIMEOUT_S = 60.0
