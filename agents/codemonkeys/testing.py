@@ -7,18 +7,16 @@ Also the sandbox helpers the editing and selection steps share: run pytest on a 
 from __future__ import annotations
 
 import ast
-import re
 import shlex
 from dataclasses import dataclass, field
 
 from agents.base import parse_python
 from agents.codemonkeys.context import rank_files
 from agents.codemonkeys.prompts import test_prompt
-from pipeline.repo_verifier import is_test_file
+from pipeline.repo_verifier import is_test_file, parse_pytest_report
 from pipeline.types import SamplingParams, Task
 
 TEST_TIMEOUT_S = 60.0
-_RESULT_LINE = re.compile(r"^(PASSED|FAILED|ERROR|XFAIL|XPASS|SKIPPED) (\S+?\.py)(?:::\S*)?", re.MULTILINE)
 
 
 @dataclass
@@ -51,7 +49,8 @@ def run_tests(execute, files: dict[str, str], source_root: str, tests: dict[str,
 def per_file_outcome(output: str, test_paths: list[str]) -> dict[str, bool]:
     """A test file passed when pytest reported at least one PASSED and no FAILED/ERROR in it."""
     seen: dict[str, set[str]] = {p: set() for p in test_paths}
-    for outcome, path in _RESULT_LINE.findall(output):
+    for node, outcome in parse_pytest_report(output).items():
+        path = node.split("::", 1)[0]
         if path in seen:
             seen[path].add(outcome)
     return {p: "PASSED" in found and not found & {"FAILED", "ERROR"} for p, found in seen.items()}
