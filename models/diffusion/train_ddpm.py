@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 from models.diffusion.digits import IMAGE_SIZE, load_images
+from models.train_tiny import lr_at
 
+WARMUP_STEPS = 100
 NULL_LABEL = 10  # "no class": classifier-free guidance's unconditional branch
 
 
@@ -35,15 +37,6 @@ def build_scheduler():
     return DDPMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2", prediction_type="epsilon")
 
 
-def learning_rate(step: int, steps: int, peak: float, warmup: int = 100) -> float:
-    import math
-
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    progress = (step - warmup) / max(1, steps - warmup)
-    return peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
 def train(steps: int, batch_size: int = 64, lr: float = 2e-3, seed: int = 0, label_dropout: float = 0.1,
           ema_decay: float = 0.995, log_every: int = 100):
     """(EMA unet, scheduler, log) after `steps` optimiser steps on all digits."""
@@ -59,7 +52,7 @@ def train(steps: int, batch_size: int = 64, lr: float = 2e-3, seed: int = 0, lab
     for step in range(steps):
         loss = train_step(unet, scheduler, optimiser, images, labels, batch_size, label_dropout)
         for group in optimiser.param_groups:
-            group["lr"] = learning_rate(step, steps, lr)
+            group["lr"] = lr_at(step, steps, lr, WARMUP_STEPS)
         ema.step(unet.parameters())
         running += loss
         if (step + 1) % log_every == 0 or step + 1 == steps:
