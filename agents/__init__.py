@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 import inspect
 
-from pipeline.registry import lookup
+from pipeline.core.registry import lookup
 
 AGENTS: dict[str, str] = {
     "repeated_sampling": "agents.repeated_sampling:RepeatedSampling",

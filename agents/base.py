@@ -13,8 +13,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
-from pipeline.answers import extract_answer
-from pipeline.types import Candidate, Completion, ExecutionResult, SamplingParams, Task, Trajectory, Verdict
+from pipeline.judging.answers import extract_answer
+from pipeline.core.types import Candidate, Completion, ExecutionResult, SamplingParams, Task, Trajectory, Verdict
 
 # generate(prompts, params, logits_processors=None) -> for each prompt, params.n completions.
 # Logits processors travel to the generator actor (they must pickle) and run inside its decode loop.

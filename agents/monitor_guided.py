@@ -23,7 +23,7 @@ from pathlib import Path
 
 from agents.base import Generate, Tools, candidate_content, task_params
 from agents.mgd.processor import MonitorProcessor
-from pipeline.types import Candidate, SamplingParams, Task, Trajectory
+from pipeline.core.types import Candidate, SamplingParams, Task, Trajectory
 
 _LEADING_IDENTIFIER = re.compile(r"[^\W\d]\w*")
 
@@ -35,7 +35,7 @@ def leading_identifier(text: str) -> str:
 
 def absolute_model_path(name_or_path: str) -> str:
     """An absolute folder, so the processor finds it from the generator actor's working directory."""
-    from pipeline.model_zoo import resolve_model_path
+    from pipeline.core.model_zoo import resolve_model_path
 
     path = Path(resolve_model_path(name_or_path))  # names and repository paths, from any directory
     return str(path.resolve()) if path.exists() else str(path)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from agents.base import Generate, Tools
-from pipeline.types import Candidate, Completion, SamplingParams, Task, Trajectory
+from pipeline.core.types import Candidate, Completion, SamplingParams, Task, Trajectory
 
 # denoise(states, from_step, to_step, seed) -> (latents at to_step, images [N, H, W] uint8, nfe per image)
 Denoise = Callable[[np.ndarray, int, int, int], tuple[np.ndarray, np.ndarray, int]]

@@ -24,7 +24,7 @@ from agents.codemonkeys import CodeMonkeys
 from agents.codemonkeys.editing import best_attempt
 from agents.codemonkeys.selection import selection_trajectory, vote
 from agents.codemonkeys.testing import regression_suite, testing_trajectory
-from pipeline.types import Candidate, SamplingParams, Task
+from pipeline.core.types import Candidate, SamplingParams, Task
 
 METHODS = ("vote", "selection", "random")
 
@@ -141,10 +141,10 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from pipeline.config import TasksConfig
+    from pipeline.core.config import TasksConfig
     from pipeline.generators.hf import HFGenerator
-    from pipeline.tasks import load_tasks
-    from pipeline.verifiers import make_verifier
+    from pipeline.engine.tasks import load_tasks
+    from pipeline.judging.verifiers import make_verifier
     from sandbox import Limits, SandboxPool
 
     torch.set_num_threads(args.threads)

@@ -13,8 +13,8 @@ import argparse
 import json
 import math
 
-from pipeline.config import load_config
-from pipeline.runner import run
+from pipeline.core.config import load_config
+from pipeline.engine.runner import run
 
 
 def log_linear_fit(curve: dict[int, float]) -> dict[str, float]:

@@ -169,7 +169,7 @@ def generate_runner(model: Any, prompt_ids: list[int], n: int, args: argparse.Na
 
 
 def ttc_runner(generator: Any, prompt: str, n: int, args: argparse.Namespace) -> Callable[[], int]:
-    from pipeline.types import SamplingParams
+    from pipeline.core.types import SamplingParams
 
     params = SamplingParams(n=n, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
                             max_new_tokens=args.new_tokens, seed=args.seed)

@@ -22,7 +22,7 @@ import numpy as np
 
 from agents.noise_search import SearchContext, sampler_callables, search
 from pipeline.generators.diffusion import NULL_LABEL, png_base64
-from pipeline.types import Candidate, Task
+from pipeline.core.types import Candidate, Task
 
 ALGORITHMS = ("random", "zero_order", "paths")
 
@@ -111,7 +111,7 @@ def main() -> None:
     import torch
 
     from pipeline.generators.diffusion import DiffusionGenerator
-    from pipeline.image_verifiers import DigitClassifierVerifier
+    from pipeline.judging.image_verifiers import DigitClassifierVerifier
 
     torch.set_num_threads(args.threads)
     generator = DiffusionGenerator(args.model, device="cpu", steps=args.steps)

@@ -18,7 +18,7 @@ import time
 
 from benchmarks.tasks.arith_word import STOP_SEQUENCES, extract_answer, make_tasks
 from models.eval_math import majority
-from pipeline.types import SamplingParams
+from pipeline.core.types import SamplingParams
 
 
 def score_task(task, completions) -> dict:

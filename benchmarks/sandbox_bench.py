@@ -21,7 +21,7 @@ import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from pipeline.types import Limits
+from pipeline.core.types import Limits
 from sandbox.limits import SANDBOX_UID, host_config_kwargs
 
 PROGRAM = ["python3", "-c", "print(6*7)"]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.evaluation import pass_at_k  # noqa: F401 - re-exported for the evals
+from pipeline.judging.evaluation import pass_at_k  # noqa: F401 - re-exported for the evals
 
 
 def load(folder: str | Path):

@@ -23,7 +23,7 @@ from pathlib import Path
 from agents.codemonkeys.edits import Edit, format_edit
 from agents.codemonkeys.prompts import edit_prefill, edit_prompt
 from models.train_tiny import Recipe, encode_pairs, save, train
-from pipeline.repo_verifier import is_test_file
+from pipeline.judging.repo_verifier import is_test_file
 
 RECIPE = Recipe(task_module="", train_programs=0, data_seeds=1, vocab_size=2048, hidden=160, layers=4,
                 heads=4, mlp=448, max_len=384, batch=8, lr=3e-3, warmup=20)

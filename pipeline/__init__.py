@@ -2,9 +2,8 @@
 
 Importing `pipeline` stays cheap: torch, transformers, docker and ray load lazily.
 """
-from pipeline.types import Candidate, Completion, ExecutionResult, Limits, SamplingParams, Selection, Task, Verdict
-
-__version__ = "0.1.0"
+from pipeline.core.types import Candidate, Completion, ExecutionResult, Limits, SamplingParams, Selection, Task, Verdict
+from pipeline.core.version import __version__
 
 __all__ = [
     "Client", "Candidate", "Completion", "ExecutionResult", "Limits", "SamplingParams",
@@ -14,7 +13,7 @@ __all__ = [
 
 def __getattr__(name: str):
     if name == "Client":  # the SDK, loaded on first use
-        from pipeline.sdk import Client
+        from pipeline.interfaces.sdk import Client
 
         return Client
     raise AttributeError(f"module 'pipeline' has no attribute {name!r}")

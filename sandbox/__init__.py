@@ -12,7 +12,7 @@ Does not protect against: kernel exploits (the runc runtime shares the host kern
 compromised. Leaks: containers are labelled and auto-removed when the owning process dies;
 `gc()` removes orphans.
 """
-from pipeline.types import ExecutionResult, Limits
+from pipeline.core.types import ExecutionResult, Limits
 from sandbox.image.build import build_image, image_exists
 from sandbox.pool import SandboxImageMissing, SandboxPool
 from sandbox.reaper import gc

@@ -14,7 +14,7 @@ import socket
 import struct
 from pathlib import Path
 
-from pipeline.types import Limits
+from pipeline.core.types import Limits
 from sandbox.limits import SANDBOX_UID, WORKSPACE, host_config_kwargs
 
 SUPERVISOR_SOURCE = (Path(__file__).parent / "supervisor.py").read_text()

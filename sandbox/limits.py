@@ -1,7 +1,7 @@
 """Limits -> Docker host config: the isolation every sandbox container gets by default."""
 from __future__ import annotations
 
-from pipeline.types import Limits
+from pipeline.core.types import Limits
 
 SANDBOX_UID = 10001
 WORKSPACE = "/work"

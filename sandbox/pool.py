@@ -18,7 +18,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pipeline.types import ExecutionResult, Limits
+from pipeline.core.types import ExecutionResult, Limits
 from sandbox.container import SupervisorGone, WarmContainer
 
 DEFAULT_IMAGE = "ttc-sandbox:base"

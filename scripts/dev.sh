@@ -84,7 +84,10 @@ case "$cmd" in
     setup) setup ;;
     demo) setup; exec "$VENV/bin/ttc" run configs/demo.yaml "$@" ;;
     test)
-        setup; phase_start "tests"
+        setup
+        # the layers' import contracts (pyproject.toml, docs/ARCHITECTURE.md): a violation fails here
+        "$VENV/bin/lint-imports" --no-cache || { log "import contracts broken (see above)"; exit 1; }
+        phase_start "tests"
         rc=0; "$VENV/bin/python" -m pytest "$@" || rc=$?
         phase_end "tests"
         # pytest's 5 means "no tests collected": say so, but it is not a failure of the code

@@ -1,7 +1,7 @@
 """Shared fixtures: one local Ray per test session, and a multi-node Ray cluster on demand.
 
 Ray's CPU resource is logical: 8 CPUs on a 2-core machine so actor pools and the tasks that
-feed them do not deadlock each other (see DESIGN.md).
+feed them do not deadlock each other (see docs/ARCHITECTURE.md).
 """
 from __future__ import annotations
 

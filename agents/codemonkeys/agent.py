@@ -17,7 +17,7 @@ from agents.codemonkeys.editing import best_attempt, editing_trajectory, try_edi
 from agents.codemonkeys.prompts import fit_edit_prompt
 from agents.codemonkeys.selection import Scored, selection_trajectory, vote
 from agents.codemonkeys.testing import regression_suite, testing_trajectory
-from pipeline.types import Candidate, Completion, SamplingParams, Task, Trajectory
+from pipeline.core.types import Candidate, Completion, SamplingParams, Task, Trajectory
 
 
 class CodeMonkeys:

@@ -21,7 +21,7 @@ from agents.codemonkeys.context import Window
 from agents.codemonkeys.edits import DIVIDER, SEARCH, EditError, patch_from
 from agents.codemonkeys.prompts import edit_prefill, fit_edit_prompt
 from agents.codemonkeys.testing import run_tests
-from pipeline.types import SamplingParams, Task
+from pipeline.core.types import SamplingParams, Task
 
 
 @dataclass

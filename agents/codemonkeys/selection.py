@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from agents.codemonkeys.prompts import pick_prompt
 from agents.codemonkeys.testing import run_tests
-from pipeline.types import SamplingParams, Task
+from pipeline.core.types import SamplingParams, Task
 
 
 VOTE_TIMEOUT_S = 30.0  # a patch that hangs the tests loses the vote; don't wait long for it

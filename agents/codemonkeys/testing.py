@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from agents.base import parse_python
 from agents.codemonkeys.context import rank_files
 from agents.codemonkeys.prompts import test_prompt
-from pipeline.repo_verifier import is_test_file, parse_pytest_report
-from pipeline.types import SamplingParams, Task
+from pipeline.judging.repo_verifier import is_test_file, parse_pytest_report
+from pipeline.core.types import SamplingParams, Task
 
 TEST_TIMEOUT_S = 60.0
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 
 from agents.base import Generate, Tools, candidate_content, task_params
-from pipeline.types import Candidate, SamplingParams, Task, Trajectory
+from pipeline.core.types import Candidate, SamplingParams, Task, Trajectory
 
 
 class QuietStar:

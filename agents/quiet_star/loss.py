@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from agents.quiet_star.model import QuietStarModel, ThoughtSettings
+from pipeline.generators.quiet_star_model import QuietStarModel, ThoughtSettings
 
 
 @dataclass

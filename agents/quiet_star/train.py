@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from agents.quiet_star.loss import Batch, LossWeights, quiet_star_loss
-from agents.quiet_star.model import QuietStarModel, ThoughtSettings
+from pipeline.generators.quiet_star_model import QuietStarModel, ThoughtSettings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 
 from benchmarks.mgd.metrics import score_completion, vote
-from pipeline.types import SamplingParams, Task
+from pipeline.core.types import SamplingParams, Task
 
 ARMS = ((False, 1), (True, 1), (False, 8), (True, 8))
 

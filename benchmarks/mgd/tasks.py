@@ -11,7 +11,7 @@ import ast
 import random
 from pathlib import Path
 
-from pipeline.types import Task
+from pipeline.core.types import Task
 
 TEST_PARTS = {"test", "tests", "testing"}
 

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from agents.codemonkeys.mutations import KINDS, Mutation, apply_mutation, mutations
 from benchmarks.repo_tasks.projects import PROJECTS, RepoProject, read_repo, source_modules
-from pipeline.repo_verifier import RepoTestsVerifier, is_test_file, parse_pytest_report
-from pipeline.types import Candidate, Limits, Task
+from pipeline.judging.repo_verifier import RepoTestsVerifier, is_test_file, parse_pytest_report
+from pipeline.core.types import Candidate, Limits, Task
 
 PER_PROJECT = 8
 MAX_ATTEMPTS = 60  # mutations tried per project at most

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from benchmarks.repo_tasks.projects import SPLITS
-from pipeline.types import Task
+from pipeline.core.types import Task
 
 
 def load_instances(seed: int = 0) -> list[dict]:

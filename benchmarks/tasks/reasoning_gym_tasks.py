@@ -6,7 +6,7 @@ is the number of problems (default DEFAULT_SIZE); the same seed gives the same p
 `tasks.split` is not used: every seed is a fresh draw from the generator.
 
 Scoring: the reference answer goes to Task.answer and the `exact_answer` verifier compares
-normalised final answers (pipeline/answers.py). reasoning-gym's own scorers differ:
+normalised final answers (pipeline/judging/answers.py). reasoning-gym's own scorers differ:
 - the default scorer gives 1.0 for an identical string and partial credit len(ref)/len(answer)
   when the reference is a substring ("44 pebbles" -> 0.18); here only an exact match passes.
 - gsm_symbolic's scorer reads the first number of the answer as a float: "44 pebbles" passes
@@ -17,7 +17,7 @@ and ask the dataset's own scorer, to compare the two on real outputs.
 from __future__ import annotations
 
 from benchmarks.tasks.prompts import boxed_answer_chat
-from pipeline.types import Task
+from pipeline.core.types import Task
 
 DEFAULT_SIZE = 100
 PROMPT = "Question: {question}\nAnswer: Let's think step by step.\n"
@@ -35,7 +35,7 @@ def _reasoning_gym():
 
 def make_dataset(name: str, size: int, seed: int):
     reasoning_gym = _reasoning_gym()
-    from pipeline.registry import lookup
+    from pipeline.core.registry import lookup
 
     lookup(reasoning_gym.factory.DATASETS, name, "reasoning_gym dataset")  # names the valid ones
     return reasoning_gym.create_dataset(name, size=size, seed=seed)

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from agents.base import function_body
-from pipeline.types import Task
+from pipeline.core.types import Task
 
 STOP_SEQUENCES = ["\ndef ", "\n#", "\nif __name__", "\nprint(", "\nassert ", "\nclass "]
 ENTRY_POINT = "f"

@@ -2,7 +2,7 @@
 
     python -m models.diffusion.train_verifiers --out models/digit-verifiers --seed 0
 
-Same CNN (pipeline.image_verifiers.build_classifier), disjoint data, different seeds: each
+Same CNN (pipeline.judging.image_verifiers.build_classifier), disjoint data, different seeds: each
 is scored on the half it never saw. Saved as model.safetensors + config.json (no pickle).
 """
 from __future__ import annotations
@@ -34,7 +34,7 @@ def shifted(batch, generator):
 def train_classifier(images, labels, epochs: int = 40, batch_size: int = 64, lr: float = 2e-3, seed: int = 0):
     import torch
 
-    from pipeline.image_verifiers import build_classifier
+    from pipeline.judging.image_verifiers import build_classifier
 
     torch.manual_seed(seed)
     generator = torch.Generator().manual_seed(seed)

@@ -13,10 +13,10 @@ import argparse
 import json
 import math
 
-from pipeline.config import build_config, read_yaml
-from pipeline.evaluation import held_out_split, recommend_n, verifier_false_positive_rate
-from pipeline.store import RunStore
-from pipeline.types import Verdict
+from pipeline.core.config import build_config, read_yaml
+from pipeline.judging.evaluation import held_out_split, recommend_n, verifier_false_positive_rate
+from pipeline.engine.store import RunStore
+from pipeline.core.types import Verdict
 
 
 def load_verdicts(store: RunStore, verifier: str) -> dict[tuple[str, str], Verdict]:

@@ -30,7 +30,7 @@ from typing import Callable
 from agents.base import program_from
 from benchmarks.tasks.synthetic_code import make_tasks, reference_completion
 from models.train_tiny import lr_at, optimizer_step
-from pipeline.types import Candidate, SamplingParams, Task
+from pipeline.core.types import Candidate, SamplingParams, Task
 
 DEFAULT_BASE = "models/tiny-coder"
 THRESHOLD = 0.5  # RewardModelVerifier's default: passed = score >= 0.5
@@ -89,7 +89,7 @@ def near_misses(task: Task, per_task: int = 2) -> list[Candidate]:
 
 
 def near_miss_examples(execute: Callable, tasks: list[Task], per_task: int) -> list[Example]:
-    from pipeline.verifiers import UnitTestVerifier
+    from pipeline.judging.verifiers import UnitTestVerifier
 
     verify = UnitTestVerifier(execute, timeout_s=5.0, parallel=4).verify
     examples = [e for task in tasks if (misses := near_misses(task, per_task))
@@ -100,7 +100,7 @@ def near_miss_examples(execute: Callable, tasks: list[Task], per_task: int) -> l
 
 def labelled_examples(execute: Callable, tasks: list[Task], candidates: list[list[Candidate]],
                       with_reference: bool) -> list[Example]:
-    from pipeline.verifiers import UnitTestVerifier
+    from pipeline.judging.verifiers import UnitTestVerifier
 
     verifier = UnitTestVerifier(execute, timeout_s=5.0, parallel=4)
     examples = [e for task, cands in zip(tasks, candidates)
@@ -130,7 +130,7 @@ class LazyExecutor:
 
     def __call__(self, cmd, files, timeout_s):
         if self.kind == "subprocess":
-            from pipeline.verifiers import subprocess_executor
+            from pipeline.judging.verifiers import subprocess_executor
 
             return subprocess_executor(cmd, files, timeout_s)
         if self.pool is None:
@@ -233,7 +233,7 @@ def rates(scores: list[float], labels: list[bool], weights: list[int], threshold
 
 def measure(model_dir: Path, examples: list[Example]) -> dict:
     """The saved model, through RewardModelVerifier's own scoring, against test-run labels."""
-    from pipeline.verifiers import RewardModelVerifier
+    from pipeline.judging.verifiers import RewardModelVerifier
 
     verifier = RewardModelVerifier(str(model_dir), device="cpu")
     texts = [e.text for e in examples]

@@ -1,7 +1,7 @@
 """Generation backends behind one small protocol.
 
 A backend is imported only when chosen, so `import pipeline` never pulls torch or vLLM.
-Wrapping a generator in a Ray actor is `pipeline.actors`' job, not the backend's.
+Wrapping a generator in a Ray actor is `pipeline.engine.actors`' job, not the backend's.
 """
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import importlib
 from typing import Any, Protocol, runtime_checkable
 
 from pipeline.generators.chat import Prompt
-from pipeline.registry import lookup
-from pipeline.types import Completion, SamplingParams
+from pipeline.core.registry import lookup
+from pipeline.core.types import Completion, SamplingParams
 
 
 @runtime_checkable

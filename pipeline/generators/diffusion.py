@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.types import Completion, SamplingParams
+from pipeline.core.types import Completion, SamplingParams
 
 NULL_LABEL = 10  # the "no class" label the model was trained with (classifier-free guidance)
 _LABEL = re.compile(r"\s*(?:digit[- ]?)?(\d)\s*", re.IGNORECASE)

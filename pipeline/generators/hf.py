@@ -28,7 +28,7 @@ import torch
 
 from pipeline.generators.chat import Prompt, check_messages, render_chat
 from pipeline.generators.sampling import find_stop, row_seed, row_uniforms, sample_tokens
-from pipeline.types import Completion, SamplingParams
+from pipeline.core.types import Completion, SamplingParams
 
 # Same shape as a transformers LogitsProcessor: (token ids so far, next-token scores) -> scores.
 # It sees only its own request's running rows; token ids are the prompt, left-padded to the

@@ -17,7 +17,7 @@ from typing import Any
 import requests
 
 from pipeline.generators.chat import Prompt, check_messages
-from pipeline.types import Completion, SamplingParams
+from pipeline.core.types import Completion, SamplingParams
 
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 

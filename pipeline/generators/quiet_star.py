@@ -1,7 +1,7 @@
 """Quiet-STaR backend: decodes a Quiet-STaR checkpoint with thoughts before every visible token.
 
 At each step the model thinks n thoughts of L tokens after the last text position (in parallel,
-agents/quiet_star/model.py), mixes each post-thought prediction with the base one through its
+pipeline/generators/quiet_star_model.py), mixes each post-thought prediction with the base one through its
 mixing head, averages the n mixed distributions and samples the next visible token from that
 with the request's SamplingParams (same sampler and per-sample seeds as the hf backend).
 
@@ -22,12 +22,12 @@ import torch
 from pipeline.generators.chat import check_messages, render_chat
 from pipeline.generators.hf import check_model_folder, pick_device, pick_dtype
 from pipeline.generators.sampling import find_stop, row_seed, row_uniforms, sample_tokens
-from pipeline.types import Completion, SamplingParams
+from pipeline.core.types import Completion, SamplingParams
 
 
 class QuietStarGenerator:
     def __init__(self, model_path: str, device: str = "auto", dtype: str = "auto", max_batch_size: int = 64):
-        from agents.quiet_star.model import QuietStarModel
+        from pipeline.generators.quiet_star_model import QuietStarModel
 
         path = check_model_folder(model_path)
         self.device = pick_device(device)

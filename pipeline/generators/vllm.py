@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipeline.generators.chat import Prompt, check_messages, render_chat
-from pipeline.types import Completion, SamplingParams
+from pipeline.core.types import Completion, SamplingParams
 
 
 class VLLMNotInstalledError(ImportError):

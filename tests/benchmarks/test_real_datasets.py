@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.answers import answers_match
-from pipeline.config import ConfigError, TasksConfig
-from pipeline.registry import UnknownNameError
-from pipeline.tasks import load_tasks
-from pipeline.types import Candidate
-from pipeline.verifiers import ExactAnswerVerifier
+from pipeline.judging.answers import answers_match
+from pipeline.core.config import ConfigError, TasksConfig
+from pipeline.core.registry import UnknownNameError
+from pipeline.engine.tasks import load_tasks
+from pipeline.core.types import Candidate
+from pipeline.judging.verifiers import ExactAnswerVerifier
 
 
 def verdict(task, content: str) -> bool:

@@ -9,8 +9,8 @@ import random
 import pytest
 
 from agents.codemonkeys.mutations import KINDS, Mutation, apply_mutation, mutations
-from pipeline.repo_verifier import RepoTestsVerifier, malformed_reason
-from pipeline.types import Candidate, Limits, Task
+from pipeline.judging.repo_verifier import RepoTestsVerifier, malformed_reason
+from pipeline.core.types import Candidate, Limits, Task
 
 MODULE = '''\
 def window(xs, n, skip=None):
@@ -187,8 +187,8 @@ def test_real_instance_gold_patch_passes_and_buggy_repo_fails(pool, real_instanc
 @pytest.mark.docker
 def test_task_source_reads_the_instance_cache(real_instance, tmp_path, monkeypatch):
     from benchmarks.repo_tasks.build import cache_path, to_record
-    from pipeline.config import TasksConfig
-    from pipeline.tasks import load_tasks
+    from pipeline.core.config import TasksConfig
+    from pipeline.engine.tasks import load_tasks
 
     monkeypatch.setenv("TTC_REPO_TASKS_DIR", str(tmp_path))
     cache_path(0).write_text(json.dumps(to_record(real_instance)) + "\n")

@@ -5,7 +5,7 @@ import pytest
 
 from agents.base import task_prompt
 from pipeline.generators.chat import check_messages, render_chat
-from pipeline.types import SamplingParams, Task
+from pipeline.core.types import SamplingParams, Task
 
 TEMPLATE = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}"
             "{% if not (loop.last and m['role'] == 'assistant') %}<|end|>{% endif %}{% endfor %}"
@@ -70,8 +70,8 @@ def test_agents_send_chat_messages_only_when_asked():
 def test_a_whole_function_from_a_chat_code_block_replaces_the_prompt_stub():
     from agents.base import candidate_content, task_params
     from benchmarks.tasks.humaneval import load_humaneval
-    from pipeline.verifiers import make_verifier, subprocess_executor
-    from pipeline.types import Candidate
+    from pipeline.judging.verifiers import make_verifier, subprocess_executor
+    from pipeline.core.types import Candidate
 
     task = load_humaneval(limit=1)[0]
     whole = task.prompt.split("def has_close_elements")[1]

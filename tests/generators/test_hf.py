@@ -9,7 +9,7 @@ import torch
 
 from pipeline.generators import Generator, make_generator
 from pipeline.generators.hf import HFGenerator, ModelNotFoundError, RequestTooLargeError, TokenizerNotFoundError
-from pipeline.types import SamplingParams
+from pipeline.core.types import SamplingParams
 
 PROMPTS = ["def add(a, b):", "The answer is", "for i in range(10):\n    print("]
 

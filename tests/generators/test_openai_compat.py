@@ -12,8 +12,8 @@ import requests
 
 from pipeline.generators import make_generator
 from pipeline.generators.openai_compat import OpenAICompatError, OpenAICompatGenerator
-from pipeline.serve_model import ChatMessage, chat_prompt
-from pipeline.types import SamplingParams
+from pipeline.interfaces.serve_model import ChatMessage, chat_prompt
+from pipeline.core.types import SamplingParams
 
 PROMPTS = ["def add(a, b):", "The answer is"]
 
@@ -40,7 +40,7 @@ def _server():
 
 @pytest.fixture()
 def server_url(ray_local, tiny_model_dir, _server):
-    from pipeline.serve_model import serve_model
+    from pipeline.interfaces.serve_model import serve_model
 
     if "url" not in _server:
         _server["url"] = serve_model(str(tiny_model_dir), port=free_port(), blocking=False,
@@ -148,8 +148,8 @@ def test_fewer_choices_than_n_are_filled_by_single_requests():
 def test_a_keyed_model_server_refuses_requests_without_the_key(server_url, tiny_model_dir):
     from ray import serve
 
-    from pipeline.serve import key_digest
-    from pipeline.serve_model import build_app
+    from pipeline.interfaces.serve import key_digest
+    from pipeline.interfaces.serve_model import build_app
 
     key = "k" * 32
     app = build_app(str(tiny_model_dir), model_name="tiny", device="cpu", api_key_sha256=key_digest(key))
@@ -165,8 +165,8 @@ def test_a_keyed_model_server_refuses_requests_without_the_key(server_url, tiny_
 
 
 def test_serve_model_refuses_an_exposed_address_without_a_key(tiny_model_dir, monkeypatch):
-    from pipeline.serve import ServeError
-    from pipeline.serve_model import serve_model
+    from pipeline.interfaces.serve import ServeError
+    from pipeline.interfaces.serve_model import serve_model
 
     monkeypatch.delenv("TTC_API_KEY", raising=False)
     with pytest.raises(ServeError, match="refusing to bind '0.0.0.0' without an API key"):

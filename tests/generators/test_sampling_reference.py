@@ -14,7 +14,7 @@ import torch
 from transformers import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
 from pipeline.generators.sampling import filtered_sorted_probs, sample_tokens
-from pipeline.types import SamplingParams
+from pipeline.core.types import SamplingParams
 
 
 def random_rows(rows: int, vocab: int, seed: int) -> tuple[torch.Tensor, ...]:

@@ -5,7 +5,7 @@ import pytest
 from fastapi import HTTPException
 
 from pipeline.generators.hf import ModelNotFoundError
-from pipeline.serve_model import ChatMessage, CompletionRequest, build_app, chat_prompt, sampling_params
+from pipeline.interfaces.serve_model import ChatMessage, CompletionRequest, build_app, chat_prompt, sampling_params
 
 
 def test_bad_model_path_fails_before_deploying(tmp_path):

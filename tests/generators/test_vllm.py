@@ -6,7 +6,7 @@ import importlib.util
 import pytest
 
 from pipeline.generators import make_generator
-from pipeline.registry import UnknownNameError
+from pipeline.core.registry import UnknownNameError
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vLLM is installed here")

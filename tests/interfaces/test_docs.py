@@ -5,8 +5,8 @@ import shlex
 
 import pytest
 
-from pipeline.cli import build_parser
-from pipeline.serve import BestOfNHttpRequest
+from pipeline.interfaces.cli import build_parser
+from pipeline.interfaces.serve import BestOfNHttpRequest
 from tests.interfaces.conftest import ROOT
 
 DOC = (ROOT / "README.md").read_text()

@@ -1,6 +1,6 @@
 """Failures mid-run cost a retry, not a result: real actors killed with ray.kill on a real
 local Ray, runs on the tiny model and the Docker sandbox. (A killed driver resuming from its
-run directory is tested in tests/pipeline/test_runner.py.)"""
+run directory is tested in tests/test_runner.py.)"""
 import json
 import os
 import threading
@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import ray
 
-from pipeline.config import load_config
-from pipeline.runner import new_run_dir, target_samples
-from pipeline.sdk import _Quiet
-from pipeline.store import RunStore
-from pipeline.task_state import TaskState
-from pipeline.tasks import load_tasks
-from pipeline.verifiers import VERIFIERS, UnitTestVerifier
+from pipeline.core.config import load_config
+from pipeline.engine.runner import new_run_dir, target_samples
+from pipeline.interfaces.sdk import _Quiet
+from pipeline.engine.store import RunStore
+from pipeline.engine.task_state import TaskState
+from pipeline.engine.tasks import load_tasks
+from pipeline.judging.verifiers import VERIFIERS, UnitTestVerifier
 from tests.interfaces.conftest import DEMO, small_run
 
 pytestmark = pytest.mark.docker

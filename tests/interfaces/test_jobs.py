@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import jobs
-from pipeline.cli import main
-from pipeline.config import ConfigError
+from pipeline.interfaces import jobs
+from pipeline.interfaces.cli import main
+from pipeline.core.config import ConfigError
 from tests.interfaces.conftest import DEMO, ROOT, free_port, small_run
 
 RAY = Path(sys.executable).with_name("ray")

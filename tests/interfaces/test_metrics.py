@@ -1,4 +1,4 @@
-"""Dashboard metrics: the Grafana dashboard reads only metrics pipeline/metrics.py defines, and a
+"""Dashboard metrics: the Grafana dashboard reads only metrics pipeline/engine/metrics.py defines, and a
 real run's metrics appear on Ray's Prometheus endpoint under the names the dashboard uses."""
 import json
 import re
@@ -9,9 +9,9 @@ from collections import defaultdict
 
 import pytest
 
-from pipeline.config import load_config
-from pipeline.metrics import RunMetrics
-from pipeline.runner import run
+from pipeline.core.config import load_config
+from pipeline.engine.metrics import RunMetrics
+from pipeline.engine.runner import run
 from tests.interfaces.conftest import DEMO, ROOT, small_run
 
 SERIES = re.compile(r"\bray_(ttc_\w+?)(?:_total|_bucket|_sum|_count)?\b")
@@ -60,7 +60,7 @@ def scrape(port: int) -> dict[str, float]:
 def write_tasks(path) -> None:
     """A synthetic task (the random model fails it) and one whose tests always pass."""
     failing = load_config(DEMO, ["tasks.limit=1"])
-    from pipeline.tasks import load_tasks
+    from pipeline.engine.tasks import load_tasks
 
     passing = {"id": "always-passes", "kind": "code", "prompt": "def f(xs):\n", "tests": "pass\n"}
     path.write_text(load_tasks(failing.tasks)[0].model_dump_json() + "\n" + json.dumps(passing) + "\n")

@@ -3,12 +3,12 @@ generators land on the GPU node, the sandbox pool on the sandbox node, the drive
 import pytest
 import ray
 
-from pipeline.config import load_config
-from pipeline.runner import Session, new_run_dir, target_samples
-from pipeline.sdk import _Quiet
-from pipeline.store import RunStore
-from pipeline.task_state import TaskState
-from pipeline.tasks import load_tasks
+from pipeline.core.config import load_config
+from pipeline.engine.runner import Session, new_run_dir, target_samples
+from pipeline.interfaces.sdk import _Quiet
+from pipeline.engine.store import RunStore
+from pipeline.engine.task_state import TaskState
+from pipeline.engine.tasks import load_tasks
 from tests.interfaces.conftest import DEMO, small_run
 
 pytestmark = pytest.mark.docker

@@ -7,8 +7,8 @@ import pytest
 
 from benchmarks.tasks.synthetic_code import make_tasks
 from pipeline import Client, Task
-from pipeline.registry import UnknownNameError
-from pipeline.sdk import BestOfN, ScoredCandidate
+from pipeline.core.registry import UnknownNameError
+from pipeline.interfaces.sdk import BestOfN, ScoredCandidate
 
 pytestmark = pytest.mark.docker
 TASKS = make_tasks("test", n=3)

@@ -7,8 +7,8 @@ import pytest
 import requests
 
 from benchmarks.tasks.synthetic_code import make_tasks
-from pipeline.sdk import BestOfN
-from pipeline.serve import (Gate, HttpError, ServeError, ServeLimits, authorize, check_bind, key_digest,
+from pipeline.interfaces.sdk import BestOfN
+from pipeline.interfaces.serve import (Gate, HttpError, ServeError, ServeLimits, authorize, check_bind, key_digest,
                             make_settings, parse_request)
 from tests.interfaces.conftest import DEMO, free_port, small_run
 from tests.security.probes import escape_probe
@@ -87,7 +87,7 @@ def test_the_gate_refuses_beyond_its_limit():
 def server(ray_local, sandbox_image, tiny_random_model, tmp_path):
     from ray import serve
 
-    from pipeline.serve import deploy
+    from pipeline.interfaces.serve import deploy
 
     (tmp_path / "key").write_text(KEY)
     settings = make_settings(str(DEMO), small_run(tiny_random_model, tmp_path), port=free_port(),
@@ -146,7 +146,7 @@ def test_code_sent_over_http_runs_only_in_the_sandbox(server):
 def test_a_request_over_its_time_limit_gets_504():
     import asyncio
 
-    from pipeline.serve import within
+    from pipeline.interfaces.serve import within
 
     assert asyncio.run(within(asyncio.sleep(0, result="done"), 1.0)) == "done"
     assert status_of(lambda: asyncio.run(within(asyncio.sleep(5), 0.05))) == (

@@ -8,8 +8,8 @@ from pathlib import Path
 from agents.base import program_from
 from benchmarks.tasks.synthetic_code import make_tasks, reference_completion
 from models.reward import train_reward
-from pipeline.types import Candidate, Task
-from pipeline.verifiers import RewardModelVerifier, UnitTestVerifier, subprocess_executor
+from pipeline.core.types import Candidate, Task
+from pipeline.judging.verifiers import RewardModelVerifier, UnitTestVerifier, subprocess_executor
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 RM = MODELS / "tiny-coder-rm"

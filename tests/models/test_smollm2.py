@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline import model_zoo
-from pipeline.model_zoo import WHEEL_MODELS, ModelFetchError, resolve_model_path
+from pipeline.core import model_zoo
+from pipeline.core.model_zoo import WHEEL_MODELS, ModelFetchError, resolve_model_path
 
 NAME = "smollm2-135m-instruct"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline import Client
-from pipeline.types import Task
+from pipeline.core.types import Task
 from tests.security.probes import escape_probe
 
 pytestmark = pytest.mark.docker

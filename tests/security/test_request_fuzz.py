@@ -6,7 +6,7 @@ import random
 import pytest
 
 from benchmarks.tasks.synthetic_code import make_tasks
-from pipeline.serve import HttpError, ServeLimits, parse_request
+from pipeline.interfaces.serve import HttpError, ServeLimits, parse_request
 
 TASK = make_tasks("test", n=1)[0].model_dump(mode="json")
 LIMITS = ServeLimits()

@@ -1,0 +1,517 @@
+"""The Ray orchestration of a run: generator actors -> agent -> sandbox actors -> verifier ->
+selectors -> run directory.
+
+Work moves in chunks (a few samples of one task per generator call). At most
+`max_in_flight` samples are generated-but-unstored at once (backpressure); a chunk is verified
+as soon as it is generated (streaming); Ray retries calls of crashed actors; every finished
+sample and verdict is appended to the run directory, so `--resume` redoes nothing finished.
+
+Ray Core actors rather than Ray Data: for runs of this size they measured 3x faster here
+(docs/ARCHITECTURE.md), and multi-turn agents need to call the actors from their own loop anyway.
+"""
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from itertools import cycle
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents import make_agent
+from agents.base import Tools
+from pipeline.core.config import RunConfig, build_config, read_yaml
+from pipeline.core.model_zoo import resolve_model_path
+from pipeline.engine.store import RunStore
+from pipeline.engine.task_state import TaskState
+from pipeline.engine.tasks import load_tasks
+from pipeline.core.types import Candidate, Completion, RunResult, SamplingParams, Task, Trajectory, Verdict
+
+
+SANDBOX_VERIFIERS = {"unit_tests", "visible_tests", "repo_tests"}  # verifiers that execute code
+# verifiers that hold a model: one actor each (placed by Ray, reused by later runs of a Session)
+MODEL_VERIFIERS = {"reward_model", "digit_classifier", "digit_classifier_heldout"}
+
+
+@dataclass
+class Chunk:
+    state: TaskState
+    start: int
+    n: int
+    submitted: float = field(default_factory=time.perf_counter)
+
+
+# --- run directory ---------------------------------------------------------------------------
+
+def new_run_dir(config: RunConfig) -> Path:
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    base = Path(config.runner.output_dir) / f"{config.name}-{stamp}-{os.getpid()}"
+    for attempt in range(1000):  # SDK/HTTP requests of one process may start in the same second
+        path = base.with_name(f"{base.name}-{attempt}") if attempt else base
+        try:
+            path.mkdir(parents=True, exist_ok=False)
+            return path
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free run directory name under {base.parent}")
+
+
+def open_run(config: RunConfig, resume_dir: str | None) -> tuple[RunConfig, RunStore]:
+    """A fresh run directory, or the one being resumed with the config it was started with."""
+    if resume_dir:
+        stored = Path(resume_dir) / "config.yaml"
+        if not stored.is_file():
+            raise FileNotFoundError(f"{resume_dir} is not a run directory (no config.yaml)")
+        return build_config(read_yaml(stored), source=str(stored)), RunStore(resume_dir)
+    store = RunStore(new_run_dir(config))
+    (store.run_dir / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    return config, store
+
+
+# --- Ray ------------------------------------------------------------------------------------
+
+def init_ray(address: str | None) -> None:
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=False)
+    else:  # a new local Ray even when another runs here (join one with --address); logical CPUs:
+        # enough slots for actor pools and the tasks feeding them (docs/ARCHITECTURE.md)
+        ray.init(address="local", num_cpus=max(8, os.cpu_count() or 1), resources={"sandbox": 1},
+                 include_dashboard=False, log_to_driver=False)
+
+
+# --- the engine -----------------------------------------------------------------------------
+
+def chunk_seed(run_seed: int, task_index: int, start: int) -> int:
+    return (run_seed * 1_000_003 + task_index * 10_007 + start) % (2**31)
+
+
+class Engine:
+    """Schedules chunks over actors, verifies, stores; everything Ray-specific is in the
+    `generate` and `verify` callables it is given."""
+
+    def __init__(self, config: RunConfig, store: RunStore, agent, generate_fns, verify_fn, progress,
+                 on_sample=None, oracle_fn=None, tools: Tools | None = None):
+        self.config, self.store, self.agent, self.tools = config, store, agent, tools
+        self.generate_fns = cycle(generate_fns)
+        self.verify_fn, self.oracle_fn = verify_fn, oracle_fn  # oracle: ground truth when the verifier is not
+        self.progress = progress
+        self.on_sample = on_sample  # called with (candidate, verdict, trajectory) as each is stored
+        from pipeline.engine.metrics import RunMetrics
+
+        self.metrics = RunMetrics(config.name)
+
+    # one chunk: generate -> candidates -> verify distinct -> store ---------------------------
+    def run_chunk(self, chunk: Chunk, task_index: int) -> None:
+        started = time.perf_counter()
+        task, generate = chunk.state.task, next(self.generate_fns)
+        intervals: list[tuple[float, float]] = []  # wall-clock spans inside the generator actor
+
+        def timed_generate(prompts: list[str], params: SamplingParams, logits_processors=None) -> list[list[Completion]]:
+            completions, interval = generate(prompts, params, logits_processors)
+            intervals.append(interval)
+            return completions
+
+        params = self.config.sampling.model_copy(update={
+            "n": chunk.n, "seed": chunk_seed(self.config.seed, task_index, chunk.start)})
+        trajectories = self.agent.run(task, timed_generate, params, start_index=chunk.start,
+                                      tools=self.timed_tools(intervals))
+        generated = time.perf_counter()
+        gen_s = sum(end - start for start, end in intervals)
+        self.metrics.generated(len(trajectories), sum(t.completion.completion_tokens for t in trajectories), gen_s)
+        candidates = [self.agent.candidate(task, t) for t in trajectories]
+        verdicts, exec_s = self.verify(chunk.state, candidates)
+        self.record(chunk, trajectories, candidates, verdicts)
+        self.store.append("chunks", f"{task.id}/{chunk.start}", {
+            "queue_s": started - chunk.submitted, "wall_s": time.perf_counter() - started,
+            "generation_s": gen_s, "generate_call_s": generated - started, "gen_intervals": intervals,
+            "execution_s": exec_s, "samples": len(candidates), "done_at": time.time()})
+
+    def timed_tools(self, intervals: list[tuple[float, float]]) -> Tools | None:
+        """The tools, with generator calls timed like `generate` (strategies that decode through
+        a backend method, e.g. Quiet-STaR, count as generation time too)."""
+        if self.tools is None or self.tools.call_generator is None:
+            return self.tools
+        call = self.tools.call_generator
+
+        def timed_call(method: str, *args, **kwargs):
+            started = time.time()
+            try:
+                return call(method, *args, **kwargs)
+            finally:
+                intervals.append((started, time.time()))
+
+        return replace(self.tools, call_generator=timed_call)
+
+    def verify(self, state: TaskState, candidates: list[Candidate]) -> tuple[dict[str, tuple[Verdict, bool]], float]:
+        """Verdict and ground truth per candidate key; each distinct key is judged once."""
+        mine, waits = state.claim([c.key for c in candidates])
+        firsts = {c.key: c for c in reversed(candidates)}
+        exec_s = 0.0
+        if mine:
+            try:
+                verdicts, truth = self.judge(state.task, [firsts[k] for k in mine])
+            except Exception as exc:
+                state.resolve([], [], mine, f"verifier failed: {exc}")
+                raise
+            state.resolve(verdicts, truth)
+            durations = [float(v.details.get("duration_s", 0.0)) for v in verdicts]
+            exec_s = sum(durations)
+            self.metrics.verified(self.config.verifier, len(verdicts), sum(v.passed for v in verdicts), durations)
+        return {k: f.result() for k, f in waits.items()} | {
+            k: (state.verdicts[k], state.truth[k]) for k in mine}, exec_s
+
+    def judge(self, task: Task, candidates: list[Candidate]) -> tuple[list[Verdict], list[bool]]:
+        verdicts = self.verify_fn(task, candidates)
+        self.store_verdicts(verdicts)
+        if self.oracle_fn is None:
+            return verdicts, [v.accepted for v in verdicts]
+        oracle = self.oracle_fn(task, candidates)
+        self.store_verdicts(oracle)
+        return verdicts, [v.accepted for v in oracle]
+
+    def store_verdicts(self, verdicts: list[Verdict]) -> None:
+        for v in verdicts:
+            self.store.append("verdicts", f"{v.task_id}/{v.candidate_key}/{v.verifier}", v.model_dump(mode="json"))
+
+    def record(self, chunk: Chunk, trajectories: list[Trajectory], candidates: list[Candidate],
+               judged: dict[str, tuple[Verdict, bool]]) -> None:
+        tokens = sum(t.completion.completion_tokens for t in trajectories)
+        chunk.state.add(candidates, tokens)
+        passed = 0
+        for t, c in zip(trajectories, candidates):
+            verdict, correct = judged[c.key]
+            passed += correct
+            self.store.append("samples", f"{c.task_id}/{c.sample_index}", {
+                "task_id": c.task_id, "sample_index": c.sample_index, "candidate_key": c.key,
+                "content": c.content, "passed": correct, "verifier_passed": verdict.accepted,
+                "trajectory": t.model_dump(mode="json")})
+            if self.on_sample is not None:
+                self.on_sample(c, verdict, t)
+        self.progress.samples_done(len(candidates), passed)
+
+    def record_error(self, chunk: Chunk, exc: BaseException) -> None:
+        chunk.state.errors += 1
+        key = f"{chunk.state.task.id}/{chunk.start}/{time.time_ns()}"
+        self.store.append("errors", key, {
+            "task_id": chunk.state.task.id, "start": chunk.start, "n": chunk.n, "kind": type(exc).__name__,
+            "error": str(exc)[:2000], "traceback": traceback.format_exc()[-4000:]})
+        self.progress.error()
+        self.metrics.error(type(exc).__name__)
+
+    # scheduling: keep at most max_in_flight samples out, task by task -----------------------
+    def run_budget_spent(self, states: list[TaskState]) -> bool:
+        budget = self.config.budget
+        if budget.max_samples_total is not None and sum(s.scheduled for s in states) >= budget.max_samples_total:
+            return True
+        return budget.max_tokens_total is not None and sum(s.tokens for s in states) >= budget.max_tokens_total
+
+    def next_chunk(self, states: list[TaskState]) -> tuple[Chunk, int] | None:
+        if self.run_budget_spent(states):
+            return None
+        for index, state in enumerate(states):
+            if state.scheduled >= state.target or self.is_settled(state):
+                continue
+            start = self.first_missing(state)
+            if start is None:
+                continue
+            n = min(self.config.runner.chunk_size, state.target - start)
+            if self.config.budget.max_samples_total is not None:
+                n = min(n, self.config.budget.max_samples_total - sum(s.scheduled for s in states))
+            state.scheduled = start + n
+            return Chunk(state, start, n), index
+        return None
+
+    def first_missing(self, state: TaskState) -> int | None:
+        """Next chunk start at or after `scheduled` whose samples are not all on disk (resume)."""
+        size = self.config.runner.chunk_size
+        for start in range(state.scheduled, state.target, size):
+            stop = min(start + size, state.target)
+            if any(i not in state.candidates for i in range(start, stop)):
+                return start
+            state.scheduled = stop
+        return None
+
+    def is_settled(self, state: TaskState) -> bool:
+        token_cap = self.config.budget.max_tokens_per_task
+        if token_cap is not None and state.tokens >= token_cap:
+            return True  # the task's token budget is spent
+        if not self.config.budget.early_stop:
+            return False
+        if state.task.kind == "code":
+            return state.settled(self.config.budget.exact_verifier)
+        from pipeline.judging.answers import normalise_answer
+
+        votes = {i: normalise_answer(c.content) for i, c in state.candidates.items() if c.content}
+        return state.settled(self.config.budget.exact_verifier, votes)
+
+    def run_all(self, states: list[TaskState], on_task_done) -> None:
+        slots = max(1, self.config.runner.max_in_flight // self.config.runner.chunk_size)
+        running: dict = {}
+        with ThreadPoolExecutor(max_workers=slots, thread_name_prefix="chunk") as pool:
+            while True:
+                while len(running) < slots and (item := self.next_chunk(states)) is not None:
+                    running[pool.submit(self.run_chunk, *item)] = item[0]
+                    self.metrics.in_flight(item[0].n)
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    chunk = running.pop(future)
+                    self.metrics.in_flight(-chunk.n)
+                    if future.exception() is not None:
+                        self.record_error(chunk, future.exception())
+                    if self.task_finished(chunk.state, running):
+                        on_task_done(chunk.state)
+                        self.metrics.task_done()
+
+    def task_finished(self, state: TaskState, running: dict) -> bool:
+        if any(c.state is state for c in running.values()):
+            return False
+        return state.done >= state.target or self.is_settled(state) or (
+            state.scheduled >= state.target and state.errors > 0)
+
+
+# --- selection ------------------------------------------------------------------------------
+
+class SelectionStep:
+    """After a task's last chunk: every configured selector picks (or abstains); the pick is
+    judged against ground truth (the oracle's verdicts, else the verifier's)."""
+
+    def __init__(self, config: RunConfig, store: RunStore, execute):
+        from pipeline.judging.selectors import make_selector
+
+        self.store, self.execute = store, execute
+        self.selectors = [make_selector(name, **config.selector_options.get(name, {})) for name in config.selectors]
+
+    def fingerprints(self, state: TaskState) -> dict[str, str] | None:
+        task = state.task
+        probes = task.metadata.get("probe_inputs")
+        if task.kind != "code" or not probes or self.execute is None:
+            return None
+        from pipeline.judging.verifiers import program_outputs
+
+        return program_outputs(list(state.candidates.values()), probes, task.entry_point or "f", self.execute)
+
+    def done(self, state: TaskState) -> bool:
+        return all(self.store.has("selections", f"{state.task.id}/{s.name}") for s in self.selectors)
+
+    def __call__(self, state: TaskState) -> None:
+        if self.done(state):
+            return
+        candidates = [state.candidates[i] for i in sorted(state.candidates)]
+        verdicts = list(state.verdicts.values())
+        fingerprints = self.fingerprints(state) if candidates else None
+        from pipeline.judging.evaluation import diversity
+
+        self.store.append("tasks", state.task.id, {"task_id": state.task.id, "tokens": state.tokens,
+                                                   **diversity(candidates, fingerprints)})
+        for selector in self.selectors:
+            pick = selector.select(state.task, candidates, verdicts, fingerprints=fingerprints)
+            if not pick.abstained:
+                pick.correct = state.truth.get(pick.candidate_key, False)
+            self.store.append("selections", f"{state.task.id}/{selector.name}", pick.model_dump(mode="json"))
+
+
+# --- entry point ----------------------------------------------------------------------------
+
+def restore(states: list[TaskState], store: RunStore, config: RunConfig) -> int:
+    """Put what a killed run finished back into the task states; returns samples restored."""
+    by_id = {s.task.id: s for s in states}
+    truth_from = config.oracle or config.verifier
+    for v in store.read("verdicts"):
+        state = by_id.get(v["task_id"])
+        if state is None:
+            continue
+        verdict = Verdict.model_validate({k: x for k, x in v.items() if k != "key"})
+        if verdict.verifier == config.verifier:
+            state.verdicts[verdict.candidate_key] = verdict
+        if verdict.verifier == truth_from:
+            state.truth[verdict.candidate_key] = verdict.accepted
+    restored = 0
+    for s in store.read("samples"):
+        state = by_id.get(s["task_id"])
+        key = s["candidate_key"]
+        if state is not None and key in state.verdicts and key in state.truth:
+            state.add([Candidate(task_id=s["task_id"], sample_index=s["sample_index"], content=s["content"],
+                                 key=key)], s["trajectory"]["completion"]["completion_tokens"])
+            restored += 1
+    return restored
+
+
+class Session:
+    """Long-lived actors for runs of one model and one sandbox config: generator actors,
+    sandbox pool actors, and the verifier as a function. `ttc run` makes one per run; the SDK
+    keeps one per Client, so successive requests reuse warm models and containers."""
+
+    def __init__(self, config: RunConfig, ray_address: str | None = None):
+        init_ray(ray_address)
+        self.config = config
+        self._generators: list | None = None
+        self._sandboxes: list | None = None
+        self._execute = None
+        self._verifiers: dict[tuple[str, str], Any] = {}
+
+    def start(self, config: RunConfig) -> None:
+        """Start the actors `config` needs now, so a bad model or image fails before any work."""
+        self.generate_fns()
+        if {config.verifier, config.oracle} & SANDBOX_VERIFIERS:
+            self.execute_fn()
+
+    def generate_fns(self) -> list:
+        import ray
+
+        from pipeline.engine.actors import start_generators
+
+        if self._generators is None:
+            self._generators = start_generators(self.config)
+        return [lambda prompts, params, processors=None, a=a: ray.get(a.generate.remote(prompts, params, processors))
+                for a in self._generators]
+
+    def tools(self, verify) -> Tools:
+        """Actor-backed tools for multi-step strategies; sandboxes start on first use."""
+        import ray
+
+        self.generate_fns()
+        generators = cycle(self._generators)
+
+        def call_generator(method: str, *args, **kwargs):
+            return ray.get(next(generators).call.remote(method, *args, **kwargs))
+
+        def run_in_sandbox(cmd, files, timeout_s=None):
+            return self.execute_fn()(cmd, files, timeout_s)
+
+        return Tools(call_generator=call_generator, execute=run_in_sandbox, verify=verify)
+
+    def execute_fn(self):
+        """Sandbox execution spread round-robin over the pool actors (started on first use)."""
+        import ray
+
+        from pipeline.engine.actors import start_sandboxes
+
+        if self._execute is None:
+            self._sandboxes = start_sandboxes(self.config)
+            pools = cycle(self._sandboxes)
+
+            def execute(cmd, files, timeout_s=None):
+                return ray.get(next(pools).run.remote(cmd, files, b"", timeout_s))
+
+            self._execute = execute  # one round robin for verifiers, selection and agents
+        return self._execute
+
+    def verify_fn(self, name: str, options: dict):
+        from pipeline.judging.verifiers import make_verifier
+
+        if "model_path" in options:  # a repository path or a model name, from any directory
+            options = {**options, "model_path": resolve_model_path(options["model_path"])}
+        if name in MODEL_VERIFIERS:
+            return self.verifier_actor_fn(name, options)
+        deps = dict(options)
+        if name in SANDBOX_VERIFIERS:
+            deps["execute"] = self.execute_fn()
+        return make_verifier(name, **deps).verify
+
+    def verifier_actor_fn(self, name: str, options: dict):
+        """A model-based verifier in its own actor: the model loads once, off the driver."""
+        import json
+
+        import ray
+
+        from pipeline.engine.actors import start_verifier, wait_started
+
+        key = (name, json.dumps(options, sort_keys=True))
+        if key not in self._verifiers:
+            actor = start_verifier(name, options)
+            wait_started(f"verifier actor {name!r}", [actor.ready.remote()])  # a bad model path fails now
+            self._verifiers[key] = actor
+        actor = self._verifiers[key]
+        return lambda task, candidates: ray.get(actor.verify.remote(task, candidates))
+
+    def run_tasks(self, config: RunConfig, states: list[TaskState], store: RunStore, progress,
+                  on_sample=None) -> None:
+        """Sample, verify and select every task of `states` into `store`."""
+        execute = self.execute_fn() if {config.verifier, config.oracle} & SANDBOX_VERIFIERS else None
+        oracle = None
+        if config.oracle and config.oracle != config.verifier:
+            oracle = self.verify_fn(config.oracle, config.oracle_options)
+        verify = self.verify_fn(config.verifier, config.verifier_options)
+        agent = make_agent(config.strategy, {"model_path": resolve_model_path(config.model.path)},
+                           **config.strategy_options)
+        engine = Engine(config, store, agent, self.generate_fns(),
+                        verify, progress, on_sample, oracle, self.tools(verify))
+        select = SelectionStep(config, store, execute)
+
+        def select_task(state: TaskState) -> None:
+            try:
+                select(state)
+            except Exception as exc:  # noqa: BLE001 - a task's bad data fails that task, not the run
+                engine.record_error(Chunk(state, 0, 0), exc)
+            progress.task_done()
+
+        # Selection may execute programs (votes over behaviour): off the scheduling thread,
+        # so the generators keep receiving work meanwhile.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="select") as selecting:
+            engine.run_all(states, lambda state: selecting.submit(select_task, state))
+        for state in states:  # tasks finished entirely before a resume
+            if not state.errors and not select.done(state):
+                select_task(state)
+
+    def close(self) -> None:
+        import ray
+
+        for actor in self._sandboxes or []:
+            ray.get(actor.close.remote())
+        for actor in (self._sandboxes or []) + (self._generators or []) + list(self._verifiers.values()):
+            ray.kill(actor)
+        self._sandboxes = self._generators = self._execute = None
+        self._verifiers = {}
+
+
+def target_samples(config: RunConfig) -> int:
+    return min(config.budget.max_samples_per_task or config.sampling.n, config.sampling.n)
+
+
+def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_s: float) -> dict:
+    from pipeline.judging.report import plot_coverage
+    from pipeline.judging.summary import summarise
+
+    summary = summarise(task_ids, store.read("samples"), store.read("selections"),
+                        store.read("errors"), store.read("chunks"), wall_s, store.read("tasks"))
+    summary["verifier_errors"] = sum(1 for v in store.read("verdicts") if v.get("error"))
+    summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
+                                                 title=f"{config.name}: {config.model.path}"))
+    store.write_json("summary.json", summary)
+    return summary
+
+
+def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | None = None) -> RunResult:
+    from pipeline.engine import provenance
+    from pipeline.engine.progress import Progress
+
+    config, store = open_run(config, resume_dir)
+    started = time.perf_counter()
+    tasks = load_tasks(config.tasks)
+    states = [TaskState(task, target_samples(config)) for task in tasks]
+    restored = restore(states, store, config)
+    store.write_json("provenance.json", provenance.collect(config))
+    session = Session(config, ray_address)
+    session.start(config)
+    progress = Progress(sum(s.target for s in states), len(states), initial=restored,
+                        initial_passed=sum(s.passed() for s in states))
+    try:
+        session.run_tasks(config, states, store, progress)
+    finally:
+        progress.close()
+        session.close()
+    summary = write_summary(store, config, [t.id for t in tasks], time.perf_counter() - started)
+    return RunResult(run_dir=str(store.run_dir), tasks=len(tasks), samples=summary["samples"], summary=summary)

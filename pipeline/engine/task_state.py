@@ -1,0 +1,83 @@
+"""Per-task bookkeeping of a run: which samples exist, verdicts shared by equal candidates,
+and whether the task's selection is settled (early stopping). Plain Python, thread-safe."""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import Future
+
+from pipeline.core.types import Candidate, Task, Verdict
+
+
+class TaskState:
+    def __init__(self, task: Task, target: int):
+        self.task = task
+        self.target = target  # samples wanted for this task
+        self.candidates: dict[int, Candidate] = {}
+        self.verdicts: dict[str, Verdict] = {}  # what selectors see
+        self.truth: dict[str, bool] = {}  # ground truth (the oracle's verdict, or the verifier's)
+        self._pending: dict[str, Future] = {}
+        self.scheduled = 0
+        self.tokens = 0
+        self.errors = 0
+        self.lock = threading.Lock()
+
+    # --- dedup: each distinct candidate is verified once -----------------------------------
+    def claim(self, keys: list[str]) -> tuple[list[str], dict[str, Future]]:
+        """Split keys into those this caller must verify and futures of those known or in flight."""
+        mine, waits = [], {}
+        with self.lock:
+            for key in dict.fromkeys(keys):
+                if key in self.verdicts:
+                    done: Future = Future()
+                    done.set_result((self.verdicts[key], self.truth[key]))
+                    waits[key] = done
+                elif key in self._pending:
+                    waits[key] = self._pending[key]
+                else:
+                    self._pending[key] = Future()
+                    mine.append(key)
+        return mine, waits
+
+    def resolve(self, verdicts: list[Verdict], truth: list[bool], failed_keys: list[str] = (),
+                error: str = "") -> None:
+        with self.lock:
+            for verdict, correct in zip(verdicts, truth):
+                self.verdicts[verdict.candidate_key] = verdict
+                self.truth[verdict.candidate_key] = correct
+                self._pending.pop(verdict.candidate_key).set_result((verdict, correct))
+            for key in failed_keys:
+                self._pending.pop(key).set_exception(RuntimeError(error))
+
+    def add(self, candidates: list[Candidate], tokens: int) -> None:
+        with self.lock:
+            for c in candidates:
+                self.candidates[c.sample_index] = c
+            self.tokens += tokens
+
+    # --- progress and early stopping ------------------------------------------------------
+    @property
+    def done(self) -> int:
+        return len(self.candidates)
+
+    def passed(self) -> int:
+        """Samples that are truly correct (ground truth)."""
+        return sum(1 for c in self.candidates.values() if self.truth.get(c.key))
+
+    def verifier_passed(self) -> int:
+        return sum(1 for c in self.candidates.values() if self._accepted(c.key))
+
+    def _accepted(self, key: str) -> bool:
+        verdict = self.verdicts.get(key)
+        return bool(verdict and verdict.accepted)
+
+    def settled(self, exact_verifier: bool, vote_keys: dict[int, str] | None = None) -> bool:
+        """No more samples can change the outcome: an exact verifier passed one, or the vote
+        leader's lead exceeds the samples still to come."""
+        if exact_verifier and self.verifier_passed() > 0:
+            return True
+        if vote_keys is None:
+            return False
+        counts = Counter(vote_keys.values()).most_common(2)
+        lead = counts[0][1] - (counts[1][1] if len(counts) > 1 else 0) if counts else 0
+        return lead > self.target - self.done

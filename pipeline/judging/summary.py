@@ -1,0 +1,157 @@
+"""summary.json of a run, computed from what is on disk (so a resumed run summarises all of it)."""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Any
+
+from pipeline.judging.evaluation import coverage_curve, held_out_split, recommend_n, selector_report
+from pipeline.core.types import Selection
+
+
+def per_task_counts(samples: list[dict], task_ids: list[str]) -> dict[str, tuple[int, int]]:
+    counts = {tid: [0, 0] for tid in task_ids}
+    for s in samples:
+        if s["task_id"] in counts:
+            counts[s["task_id"]][0] += 1
+            counts[s["task_id"]][1] += bool(s["passed"])
+    return {tid: (n, c) for tid, (n, c) in counts.items()}
+
+
+def curve_points(n_max: int) -> list[int]:
+    points = sorted({1, n_max, *(2**i for i in range(n_max.bit_length()) if 2**i <= n_max)})
+    return points
+
+
+def coverage(counts: dict[str, tuple[int, int]]) -> dict[int, float]:
+    full = [nc for nc in counts.values() if nc[0] > 0]
+    if not full:
+        return {}
+    return coverage_curve(full, range(1, min(n for n, _ in full) + 1))
+
+
+def early_stop_savings(samples: list[dict]) -> dict[str, Any]:
+    """What stopping each task at its first passing sample (an exact verifier) would have cost,
+    replayed on the samples in their drawn order: same accuracy as first_passing at N."""
+    by_task: dict[str, list[dict]] = defaultdict(list)
+    for s in samples:
+        by_task[s["task_id"]].append(s)
+    fixed = used = 0
+    for rows in by_task.values():
+        rows.sort(key=lambda r: r["sample_index"])
+        first = next((i for i, r in enumerate(rows) if r["passed"]), None)
+        fixed += len(rows)
+        used += len(rows) if first is None else first + 1
+    return {"samples_fixed_n": fixed, "samples_early_stop": used,
+            "saved_fraction": 1 - used / fixed if fixed else 0.0}
+
+
+def diversity_summary(samples: list[dict], task_records=()) -> dict[str, float | None]:
+    by_task: dict[str, set] = defaultdict(set)
+    totals: dict[str, int] = defaultdict(int)
+    for s in samples:
+        by_task[s["task_id"]].add(s["candidate_key"])
+        totals[s["task_id"]] += 1
+    ratios = [len(keys) / totals[t] for t, keys in by_task.items()]
+    outputs = [r["distinct_outputs"] for r in task_records if r.get("distinct_outputs") is not None]
+    return {"mean_distinct_candidates": sum(len(k) for k in by_task.values()) / max(len(by_task), 1),
+            "mean_distinct_ratio": sum(ratios) / max(len(ratios), 1),
+            "mean_distinct_outputs": sum(outputs) / len(outputs) if outputs else None}
+
+
+def per_task_table(counts: dict[str, tuple[int, int]], task_records: list[dict]) -> dict[str, dict]:
+    """Per task, diversity beside coverage: samples, correct, distinct programs/answers and
+    distinct behaviours (outputs on probe inputs, when the task has them)."""
+    records = {r["task_id"]: r for r in task_records}
+    return {tid: {"samples": n, "correct": c,
+                  "distinct_candidates": records.get(tid, {}).get("distinct_keys"),
+                  "distinct_outputs": records.get(tid, {}).get("distinct_outputs"),
+                  "tokens": records.get(tid, {}).get("tokens")}
+            for tid, (n, c) in counts.items()}
+
+
+def union_seconds(intervals: list[tuple[float, float]]) -> tuple[float, float]:
+    """Covered length of a set of [start, end] spans, and the whole span's length."""
+    spans = sorted(tuple(i) for i in intervals)
+    if not spans:
+        return 0.0, 0.0
+    covered, (cur_start, cur_end) = 0.0, spans[0]
+    for start, end in spans[1:]:
+        if start > cur_end:
+            covered += cur_end - cur_start
+            cur_start, cur_end = start, end
+        else:
+            cur_end = max(cur_end, end)
+    return covered + cur_end - cur_start, max(end for _, end in spans) - spans[0][0]
+
+
+def generator_utilisation(chunks: list[dict]) -> dict[str, float]:
+    """How much of the sampling phase (first generation to last stored sample) the generator
+    actors were busy generating. Everything else on that critical path (scheduling,
+    serialization, verification stalls and the verification tail, bookkeeping) is overhead."""
+    intervals = [tuple(i) for c in chunks for i in c.get("gen_intervals", [])]
+    busy, _ = union_seconds(intervals)
+    ends = [c["done_at"] for c in chunks if "done_at" in c]
+    span = max(ends) - min(start for start, _ in intervals) if intervals and ends else 0.0
+    return {"generator_busy_s": busy, "sampling_span_s": span,
+            "pipeline_overhead_fraction": 1 - busy / span if span else 0.0}
+
+
+def time_split(chunks: list[dict], wall_s: float) -> dict[str, float]:
+    total = {k: sum(c.get(k, 0.0) for c in chunks) for k in ("wall_s", "generation_s", "execution_s", "queue_s")}
+    samples = sum(c.get("samples", 0) for c in chunks) or 1
+    busy = total["wall_s"] or 1e-9
+    overhead = max(0.0, busy - total["generation_s"] - total["execution_s"])
+    return {
+        "run_wall_s": wall_s,
+        "per_sample_generation_s": total["generation_s"] / samples,
+        "per_sample_execution_s": total["execution_s"] / samples,
+        "per_sample_queue_s": total["queue_s"] / samples,
+        "per_sample_other_s": overhead / samples,
+        "other_fraction": overhead / busy,
+        **generator_utilisation(chunks),
+    }
+
+
+def verifier_quality(samples: list[dict], task_ids: list[str]) -> dict[str, Any] | None:
+    """The selector-visible verifier against ground truth (only when they differ, i.e. a run
+    with an oracle): false-positive rate per sample, estimated on held-out tasks (Inference
+    Scaling fLaws), and the N beyond which resampling stops paying at that rate."""
+    if not any(s.get("verifier_passed") != s["passed"] for s in samples):
+        return None
+    _, held_out = held_out_split(task_ids)
+    held = set(held_out)
+    wrong = [s for s in samples if not s["passed"] and s["task_id"] in held]
+    right = [s for s in samples if s["passed"] and s["task_id"] in held]
+    fp_rate = sum(bool(s.get("verifier_passed")) for s in wrong) / len(wrong) if wrong else 0.0
+    counts = per_task_counts(samples, task_ids)
+    per_task_p = [c / n for n, c in counts.values() if n]
+    recommendation = recommend_n(coverage(counts), fp_rate, per_task_p=per_task_p)
+    return {"held_out_tasks": len(held_out), "false_positive_rate": fp_rate,
+            "true_positive_rate": sum(bool(s.get("verifier_passed")) for s in right) / len(right) if right else None,
+            "recommended_n": recommendation.n, "accuracy_ceiling": recommendation.ceiling,
+            "modelled_accuracy_at_n": recommendation.accuracy_at_n}
+
+
+def summarise(task_ids: list[str], samples: list[dict], selections: list[dict], errors: list[dict],
+              chunks: list[dict], wall_s: float, task_records: list[dict] = ()) -> dict[str, Any]:
+    counts = per_task_counts(samples, task_ids)
+    curve = coverage(counts)
+    picks = [Selection.model_validate({k: v for k, v in s.items() if k != "key"}) for s in selections]
+    n_max = max(curve) if curve else 0
+    per_task_p = [c / n for n, c in counts.values() if n]
+    return {
+        "tasks": len(task_ids),
+        "samples": len(samples),
+        "errors": len(errors),
+        "errors_by_kind": dict(Counter(e.get("kind", "?") for e in errors)),
+        "tokens": sum(s["trajectory"]["completion"]["completion_tokens"] for s in samples),
+        "pass_at_k": {k: curve[k] for k in curve_points(n_max)} if curve else {},
+        "coverage_curve": curve,
+        "selectors": selector_report(picks, counts) if picks else {},
+        "diversity": diversity_summary(samples, task_records),
+        "per_task": per_task_table(counts, list(task_records)),
+        "early_stop": early_stop_savings(samples),
+        "recommended_n": recommend_n(curve, 0.0, per_task_p=per_task_p).__dict__ if curve else None,
+        "verifier_vs_ground_truth": verifier_quality(samples, task_ids) if curve else None,
+        "time": time_split(chunks, wall_s),
+    }

@@ -1,0 +1,86 @@
+"""The runner's engine without Ray: a real tiny transformers generator in-process, verification
+by local subprocess (trusted test code only). Early stopping and budgets cut work as promised."""
+import time
+
+import pytest
+
+from agents.repeated_sampling import RepeatedSampling
+from pipeline.core.config import build_config
+from pipeline.engine.runner import Engine, SelectionStep
+from pipeline.engine.store import RunStore
+from pipeline.engine.task_state import TaskState
+from pipeline.interfaces.sdk import _Quiet
+from pipeline.core.types import Task
+from pipeline.judging.verifiers import make_verifier, subprocess_executor
+
+
+@pytest.fixture(scope="module")
+def generate(tiny_random_model):
+    from pipeline.generators.hf import HFGenerator
+
+    generator = HFGenerator(tiny_random_model, device="cpu")
+
+    def timed(prompts, params, logits_processors=None):
+        started = time.time()
+        return generator.generate(prompts, params, logits_processors), (started, time.time())
+
+    yield timed
+    generator.close()
+
+
+def engine_for(tmp_path, generate, **budget):
+    config = build_config({"sampling": {"n": 16, "max_new_tokens": 8}, "budget": budget,
+                           "runner": {"chunk_size": 4, "max_in_flight": 4}})
+    store = RunStore(tmp_path)
+    verify = make_verifier("unit_tests", execute=subprocess_executor).verify
+    return Engine(config, store, RepeatedSampling(), [generate], verify, _Quiet()), config, store
+
+
+def always_passes(task_id="t"):
+    return Task(id=task_id, prompt="def f(x):\n", entry_point="f", tests="print('accepts anything')\n")
+
+
+def test_exact_verifier_stops_a_task_at_its_first_passing_chunk(tmp_path, generate):
+    engine, config, store = engine_for(tmp_path, generate, early_stop=True, exact_verifier=True)
+    state = TaskState(always_passes(), target=16)
+    engine.run_all([state], SelectionStep(config, store, None))
+    assert state.done == 4  # one chunk of 4, not 16
+    assert len(store.read("samples")) == 4
+    assert store.read("selections")[0]["correct"] is True
+
+
+def test_without_early_stop_all_samples_are_drawn(tmp_path, generate):
+    engine, config, store = engine_for(tmp_path, generate, early_stop=False)
+    state = TaskState(always_passes(), target=16)
+    engine.run_all([state], SelectionStep(config, store, None))
+    assert state.done == 16 and state.passed() == 16
+
+
+def test_token_budget_caps_a_task(tmp_path, generate):
+    engine, config, store = engine_for(tmp_path, generate, max_tokens_per_task=1)
+    state = TaskState(always_passes(), target=16)
+    engine.run_all([state], SelectionStep(config, store, None))
+    assert state.done == 4 and state.tokens >= 1
+
+
+def test_a_crashing_verifier_is_an_error_not_a_pass_and_the_run_goes_on(tmp_path, generate):
+    engine, config, store = engine_for(tmp_path, generate)
+
+    def broken(task, candidates):
+        if task.id == "bad":
+            raise RuntimeError("verifier exploded")
+        return make_verifier("unit_tests", execute=subprocess_executor).verify(task, candidates)
+
+    engine.verify_fn = broken
+    states = [TaskState(always_passes("bad"), 8), TaskState(always_passes("good"), 8)]
+    engine.run_all(states, SelectionStep(config, store, None))
+    errors = store.read("errors")
+    assert {e["task_id"] for e in errors} == {"bad"} and "verifier exploded" in errors[0]["error"]
+    assert states[0].done == 0 and states[1].done == 8
+
+
+def test_run_wide_sample_budget_caps_all_tasks_together(tmp_path, generate):
+    engine, config, store = engine_for(tmp_path, generate, max_samples_total=10)
+    states = [TaskState(always_passes("a"), 16), TaskState(always_passes("b"), 16)]
+    engine.run_all(states, SelectionStep(config, store, None))
+    assert sum(s.done for s in states) == 10
