@@ -93,6 +93,8 @@ class ExecutionResult(_Model):
     oom: bool = False
     duration_s: float = 0.0
     error: str | None = Field(None, description="infrastructure failure, not the program's")
+    peer_exit_code: int | None = Field(None, description="exit code of the peer process, when one ran")
+    peer_output: str = Field("", description="the peer process's stdout and stderr, capped")
 
     @property
     def ok(self) -> bool:
