@@ -5,6 +5,8 @@ Imports nothing of ttc. Inside modules, plain Python; at the edges, these.
 from __future__ import annotations
 
 import hashlib
+import io
+import tokenize
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -101,6 +103,12 @@ class ExecutionResult(_Model):
         return self.exit_code == 0 and not (self.timed_out or self.oom or self.error)
 
 
+class Peer(_Model):
+    """A second program run beside an execution as another uid, joined to it by a socket only."""
+    cmd: list[str] = Field(min_length=1)
+    files: dict[str, str | bytes] = Field(default_factory=dict, description="written into the peer's own directory")
+
+
 class Verdict(_Model):
     task_id: str
     candidate_key: str
@@ -150,14 +158,80 @@ class RunResult(_Model):
     selections: list[Selection] = Field(default_factory=list)
 
 
+_IGNORED_TOKENS = {tokenize.COMMENT, tokenize.NL}  # what Python skips
+_END_TOKENS = {tokenize.NEWLINE, tokenize.DEDENT, tokenize.ENDMARKER}  # all implied at the end of input
+# f-strings (3.12+) and t-strings (3.14+) are token runs, not one STRING token
+_STRING_RUNS = {getattr(tokenize, start): getattr(tokenize, end)
+                for start, end in (("FSTRING_START", "FSTRING_END"), ("TSTRING_START", "TSTRING_END"))
+                if hasattr(tokenize, start)}
+
+
 def normalise_code(text: str) -> str:
-    """Whitespace- and comment-insensitive form used for dedup keys."""
-    lines = []
-    for line in text.splitlines():
-        stripped = line.split("#", 1)[0].rstrip() if "#" in line and "'" not in line and '"' not in line else line.rstrip()
-        if stripped.strip():
-            lines.append(stripped)
-    return "\n".join(lines).strip()
+    """Comment-, blank-line- and trailing-whitespace-insensitive form of Python source, for
+    dedup keys. Only what the tokenizer calls a comment or a blank line is dropped, and
+    nothing inside a string changes, so programs that differ in any token or string literal
+    never share a form. Text the tokenizer rejects (prose, LaTeX, broken code) is its own form."""
+    tokens = _tokens(text)
+    if tokens is None:
+        return text
+    normalised = _without_comments_and_blank_lines(text, tokens)
+    # a guard, not a hope: the form must tokenize back to the very same program
+    return normalised if _significant(_tokens(normalised)) == _significant(tokens) else text
+
+
+def _tokens(text: str) -> list[tokenize.TokenInfo] | None:
+    """The token stream, or None where the tokenizer rejects the text."""
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError, ValueError):  # IndentationError is a SyntaxError
+        return None
+    return None if any(t.type == tokenize.ERRORTOKEN for t in tokens) else tokens
+
+
+def _significant(tokens: list[tokenize.TokenInfo] | None) -> list[tuple[int, str]] | None:
+    """What a program is to Python: its tokens less comments and blank lines. A NEWLINE's
+    text ("\\n", "\\r\\n" or "") does not matter, nor does one ending the input: 3.11's
+    tokenizer omits it after a last line that starts with "#", even inside a string."""
+    if tokens is None:
+        return None
+    kept = [(t.type, "" if t.type == tokenize.NEWLINE else t.string) for t in tokens if t.type not in _IGNORED_TOKENS]
+    while kept and kept[-1][0] in _END_TOKENS:
+        kept.pop()
+    return kept
+
+
+def _string_spans(tokens: list[tokenize.TokenInfo]) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """(start, end) of every string literal, an f-string's whole token run included."""
+    spans, open_runs = [], []
+    for t in tokens:
+        if t.type == tokenize.STRING and not open_runs:
+            spans.append((t.start, t.end))
+        elif t.type in _STRING_RUNS:
+            open_runs.append((t.start, _STRING_RUNS[t.type]))
+        elif open_runs and t.type == open_runs[-1][1]:
+            start, _ = open_runs.pop()
+            if not open_runs:
+                spans.append((start, t.end))
+    return spans
+
+
+def _without_comments_and_blank_lines(text: str, tokens: list[tokenize.TokenInfo]) -> str:
+    spans = _string_spans(tokens)
+    comment_starts = {t.start[0]: t.start[1] for t in tokens if t.type == tokenize.COMMENT
+                      and not any(start < t.start < end for start, end in spans)}
+    code_rows = {row for t in tokens if t.type not in _IGNORED_TOKENS | {tokenize.DEDENT, tokenize.ENDMARKER}
+                 for row in range(t.start[0], t.end[0] + 1)}
+    rows_ending_in_string = {row for (start, _), (end, _) in spans for row in range(start, end)}
+    kept = []
+    for row, line in enumerate(io.StringIO(text).readlines(), start=1):  # the tokenizer's rows
+        body = line.removesuffix("\n").removesuffix("\r")
+        if row in rows_ending_in_string:  # its end is string content: verbatim
+            kept.append(body)
+            continue
+        body = body[:comment_starts.get(row, len(body))].rstrip()
+        if body or row in code_rows:
+            kept.append(body)
+    return "\n".join(kept)
 
 
 def content_key(content: str) -> str:
