@@ -42,7 +42,7 @@ class WarmContainer:
             raise
 
     # -------------------------------------------------------------- protocol
-    def request(self, header: dict, payload: bytes, timeout_s: float) -> tuple[dict, bytes, bytes]:
+    def request(self, header: dict, payload: bytes, timeout_s: float) -> tuple[dict, bytes, bytes, bytes]:
         raw = json.dumps({**header, "payload": len(payload)}).encode()
         self.sock.settimeout(timeout_s)
         try:
@@ -51,11 +51,12 @@ class WarmContainer:
             reply = json.loads(self._read(length))
             out = self._read(reply.get("stdout_len", 0))
             err = self._read(reply.get("stderr_len", 0))
+            peer_out = self._read(reply.get("peer_output_len", 0))
         except (OSError, socket.timeout) as exc:
             raise SupervisorGone(f"no answer from the sandbox supervisor in {self.name}: {exc!r}") from exc
         except (ValueError, struct.error) as exc:
             raise SupervisorGone(f"garbled reply from the supervisor in {self.name}: {exc!r}") from exc
-        return reply, out, err
+        return reply, out, err, peer_out
 
     @property
     def name(self) -> str:

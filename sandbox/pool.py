@@ -18,7 +18,7 @@ import weakref
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from pipeline.core.types import ExecutionResult, Limits
+from pipeline.core.types import ExecutionResult, Limits, Peer
 from sandbox.container import SupervisorGone, WarmContainer
 
 DEFAULT_IMAGE = "ttc-sandbox:base"
@@ -116,23 +116,26 @@ class SandboxPool:
     # -------------------------------------------------------------- executions
     def run(self, cmd: list[str] | str, files: dict[str, bytes | str] | None = None,
             stdin: bytes | str = b"", timeout_s: float | None = None,
-            env: dict[str, str] | None = None) -> ExecutionResult:
-        """Run `cmd` in /work holding `files`; failures of the sandbox come back as `error`."""
+            env: dict[str, str] | None = None, peer: Peer | dict | None = None) -> ExecutionResult:
+        """Run `cmd` in /work holding `files`; failures of the sandbox come back as `error`.
+        `peer`: a second program run beside it as another uid, joined to it by a socket only
+        (see sandbox/supervisor.py); its exit code and output come back as `peer_*`."""
         timeout = float(timeout_s or self.limits.timeout_s)
-        header, payload = build_request(cmd, files or {}, stdin, timeout, self.limits, env or {})
+        header, payload = build_request(cmd, files or {}, stdin, timeout, self.limits, env or {},
+                                        Peer.model_validate(peer) if isinstance(peer, dict) else peer)
         started = time.monotonic()
         try:
             box = self._acquire()
         except Exception as exc:  # no container could be started: an infrastructure failure
             return ExecutionResult(error=f"no sandbox container available: {exc}")
         try:
-            reply, out, err = box.request(header, payload, timeout + HOST_GRACE_S)
+            reply, out, err, peer_out = box.request(header, payload, timeout + HOST_GRACE_S)
         except SupervisorGone as exc:
             oom = box.oom_killed()
             self._release(box, healthy=False)
             return ExecutionResult(error=str(exc), oom=oom, duration_s=time.monotonic() - started)
         self._release(box, healthy=not reply.get("poisoned"))
-        return to_result(reply, out, err)
+        return to_result(reply, out, err, peer_out)
 
     def run_many(self, jobs: list[dict[str, Any]]) -> list[ExecutionResult]:
         """Run job dicts (keyword arguments of `run`) concurrently over the warm containers."""
@@ -172,16 +175,25 @@ def remove_containers(api, live: dict[str, WarmContainer]) -> None:
             list(ex.map(WarmContainer.destroy, boxes))
 
 
-def build_request(cmd, files, stdin, timeout, limits: Limits, env) -> tuple[dict, bytes]:
+def build_request(cmd, files, stdin, timeout, limits: Limits, env, peer: Peer | None = None) -> tuple[dict, bytes]:
+    cmd = check_cmd(cmd)
+    blobs = {check_path(path): as_bytes(data) for path, data in files.items()}
+    header = {"op": "run", "cmd": cmd, "timeout_s": timeout, "env": env,
+              "output_bytes": limits.output_bytes, "zygote": limits.python_zygote,
+              "files": [[path, len(data)] for path, data in blobs.items()]}
+    peer_blobs: dict[str, bytes] = {}
+    if peer is not None:
+        peer_blobs = {check_path(path): as_bytes(data) for path, data in peer.files.items()}
+        header["peer"] = {"cmd": check_cmd(peer.cmd), "files": [[path, len(data)] for path, data in peer_blobs.items()]}
+    return header, b"".join(blobs.values()) + b"".join(peer_blobs.values()) + as_bytes(stdin)
+
+
+def check_cmd(cmd: list[str] | str) -> list[str]:
     if isinstance(cmd, str):
         cmd = ["/bin/sh", "-c", cmd]
     if not cmd or not all(isinstance(part, str) for part in cmd):
         raise ValueError(f"cmd must be a non-empty list of strings, got {cmd!r}")
-    blobs = {check_path(path): as_bytes(data) for path, data in files.items()}
-    header = {"op": "run", "cmd": list(cmd), "timeout_s": timeout, "env": env,
-              "output_bytes": limits.output_bytes, "zygote": limits.python_zygote,
-              "files": [[path, len(data)] for path, data in blobs.items()]}
-    return header, b"".join(blobs.values()) + as_bytes(stdin)
+    return list(cmd)
 
 
 def check_path(path: str) -> str:
@@ -195,12 +207,13 @@ def as_bytes(data: bytes | str) -> bytes:
     return data.encode() if isinstance(data, str) else bytes(data)
 
 
-def to_result(reply: dict, out: bytes, err: bytes) -> ExecutionResult:
+def to_result(reply: dict, out: bytes, err: bytes, peer_out: bytes = b"") -> ExecutionResult:
     return ExecutionResult(
         exit_code=reply.get("exit_code"), stdout=out.decode("utf-8", "replace"),
         stderr=err.decode("utf-8", "replace"), timed_out=reply.get("timed_out", False),
         truncated=reply.get("truncated", False), oom=reply.get("oom", False),
-        duration_s=reply.get("duration_s", 0.0), error=reply.get("error"))
+        duration_s=reply.get("duration_s", 0.0), error=reply.get("error"),
+        peer_exit_code=reply.get("peer_exit_code"), peer_output=peer_out.decode("utf-8", "replace"))
 
 
 # ------------------------------------------------------------------ Ray actor
@@ -212,8 +225,8 @@ class SandboxService:
         limits = Limits.model_validate(limits) if isinstance(limits, dict) else limits
         self.pool = SandboxPool(size=size, image=image, limits=limits)
 
-    def run(self, cmd, files=None, stdin=b"", timeout_s=None, env=None) -> ExecutionResult:
-        return self.pool.run(cmd, files=files, stdin=stdin, timeout_s=timeout_s, env=env)
+    def run(self, cmd, files=None, stdin=b"", timeout_s=None, env=None, peer=None) -> ExecutionResult:
+        return self.pool.run(cmd, files=files, stdin=stdin, timeout_s=timeout_s, env=env, peer=peer)
 
     def run_many(self, jobs: list[dict[str, Any]]) -> list[ExecutionResult]:
         return self.pool.run_many(jobs)

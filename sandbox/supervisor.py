@@ -14,6 +14,14 @@ but init and ourselves (setsid/daemonised escapees included), then wipe /work, /
 /dev/mqueue and SysV IPC objects. If the pool's stream closes (the pool died), exit at once: the
 container then stops and Docker removes it.
 
+A request may name a peer: a second program, run at the same time as another unprivileged uid
+(PEER_UID) in its own directory (PEER_DIR, which the first program's uid cannot list), the two
+joined by a socketpair whose end each finds in $TTC_PEER_FD; they share no other descriptor. The
+peer's stdout and stderr come back as a third blob. The execution ends when the first program
+exits, and the peer is killed with everything else. A code verifier runs its harness as the first
+program and the candidate as the peer, so the candidate can reach neither the tests nor the
+harness's output.
+
 `python3 -c CODE` and `python3 SCRIPT` programs (when the request allows it) are not exec'd but
 forked from a pre-started interpreter (zygote.py, passed as our second argument), which saves
 the interpreter's start-up; everything after the fork (uid, limits, kill, wipe) is the same.
@@ -24,6 +32,7 @@ import marshal
 import os
 import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -31,6 +40,8 @@ import time
 
 WORK = "/work"
 SCRATCH_DIRS = (WORK, "/tmp", "/dev/shm", "/dev/mqueue")
+PEER_DIR = "/tmp/ttc-peer"
+PEER_FD_ENV = "TTC_PEER_FD"
 OOM_CONTROL = "/sys/fs/cgroup/memory/memory.oom_control"
 OOM_EVENTS_V2 = "/sys/fs/cgroup/memory.events"
 CHUNK = 1 << 16
@@ -93,17 +104,19 @@ class AsSandboxUser:
 
 # ---------------------------------------------------------------- files
 
-def safe_path(rel):
-    path = os.path.normpath(os.path.join(WORK, rel))
-    if not path.startswith(WORK + "/"):
+def safe_path(rel, root=WORK):
+    path = os.path.normpath(os.path.join(root, rel))
+    if not path.startswith(root + "/"):
         raise ValueError(f"file path {rel!r} leaves the workspace")
     return path
 
 
-def write_files(files, uid):
+def write_files(files, uid, root=WORK):
     with AsSandboxUser(uid):
+        if root != WORK:
+            os.mkdir(root, 0o711)  # we (root without DAC_OVERRIDE) must enter it to start the peer
         for rel, data in files:
-            path = safe_path(rel)
+            path = safe_path(rel, root)
             os.makedirs(os.path.dirname(path), exist_ok=True)
             with open(path, "wb") as f:
                 f.write(data)
@@ -122,12 +135,30 @@ def wipe_tree(top, remove_top=False):
         os.rmdir(top)
 
 
-def wipe_scratch(uid):
+def wipe_scratch(uid, peer_uid=None):
+    if peer_uid is not None:
+        wipe_owned_by(peer_uid)
     with AsSandboxUser(uid):
         os.chmod(WORK, 0o700)
         for top in SCRATCH_DIRS:
             if os.path.isdir(top):
                 wipe_tree(top)
+        remove_sysv_ipc(uid)
+
+
+def wipe_owned_by(uid):
+    """What `uid` left in the shared scratch dirs (sticky: only the owner may delete), as `uid`."""
+    with AsSandboxUser(uid):
+        for top in SCRATCH_DIRS[1:]:
+            if not os.path.isdir(top):
+                continue
+            for entry in os.scandir(top):
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    wipe_tree(entry.path, remove_top=True)
+                else:
+                    os.unlink(entry.path)
         remove_sysv_ipc(uid)
 
 
@@ -210,8 +241,8 @@ def reap_children():
         reaped[pid] = status
 
 
-def spawn(cmd, env, uid):
-    """Start `cmd` as the sandbox uid (no groups, own session); (Popen, stdin_w, stdout_r, stderr_r).
+def spawn(cmd, env, uid, pass_fds=(), cwd=None):
+    """Start `cmd` as `uid` (no groups, own session); (Popen, stdin_w, stdout_r, stderr_r).
 
     subprocess drops the ids in C between fork and exec. The cwd is inherited: we live in /work
     (root without CAP_DAC_OVERRIDE may not enter the 0700 workspace; the program may).
@@ -223,8 +254,9 @@ def spawn(cmd, env, uid):
     set_oom_score_adj(1000)
     try:
         proc = subprocess.Popen(cmd, stdin=child_ends[0], stdout=child_ends[1], stderr=child_ends[2],
-                                env=env, user=uid, group=uid, extra_groups=[],
-                                start_new_session=True, close_fds=True, restore_signals=True)
+                                env=env, user=uid, group=uid, extra_groups=[], cwd=cwd,
+                                start_new_session=True, close_fds=True, pass_fds=pass_fds,
+                                restore_signals=True)
     finally:
         set_oom_score_adj(0)
         for fd in child_ends:
@@ -259,8 +291,8 @@ class Capture:
 class FreshProcess:
     """The program exec'd in a child of ours, with its own pipes."""
 
-    def __init__(self, cmd, env, uid, stdin_data):
-        self.proc, self.stdin_fd, out_fd, err_fd = spawn(cmd, env, uid)
+    def __init__(self, cmd, env, uid, stdin_data, pass_fds=(), cwd=None):
+        self.proc, self.stdin_fd, out_fd, err_fd = spawn(cmd, env, uid, pass_fds, cwd)
         self.stdin_data, self.output_fds = stdin_data, (out_fd, err_fd)
         self.exit_fd = os.pidfd_open(self.proc.pid)
 
@@ -302,10 +334,11 @@ class ZygoteProcess:
         pass
 
 
-def pump(process, outs, deadline):
-    """Feed stdin, collect outputs until the program exits or the deadline; True if timed out."""
+def pump(process, outs, deadline, more_outputs=None):
+    """Feed stdin, collect outputs (the program's, and `more_outputs`: {fd: Capture}) until the
+    program exits or the deadline; True if timed out."""
     poller = select.poll()
-    fds = dict(zip(process.output_fds, outs))
+    fds = {**dict(zip(process.output_fds, outs)), **(more_outputs or {})}
     for fd in (*fds, process.exit_fd):
         poller.register(fd, select.POLLIN)
     poller.register(0, select.POLLIN)  # only EOF/HUP expected here: the pool went away
@@ -405,11 +438,16 @@ def oom_kills():
 
 
 def split_payload(req, payload):
+    """(the program's files, the peer's files, stdin) from the request's payload."""
     files, offset = [], 0
     for path, size in req["files"]:
         files.append((path, payload[offset:offset + size]))
         offset += size
-    return files, payload[offset:]
+    peer_files = []
+    for path, size in (req.get("peer") or {}).get("files", []):
+        peer_files.append((path, payload[offset:offset + size]))
+        offset += size
+    return files, peer_files, payload[offset:]
 
 
 def launch(req, env, uid, stdin_data, zygote):
@@ -423,30 +461,64 @@ def launch(req, env, uid, stdin_data, zygote):
 
 
 def execute(req, payload, uid, zygote=None):
-    files, stdin_data = split_payload(req, payload)
+    files, peer_files, stdin_data = split_payload(req, payload)
     write_files(files, uid)
+    if req.get("peer"):
+        write_files(peer_files, uid + 1, PEER_DIR)
     env = {**BASE_ENV, **req.get("env", {})}
-    outs = [Capture(req["output_bytes"]), Capture(req["output_bytes"])]
+    outs = [Capture(req["output_bytes"]), Capture(req["output_bytes"]), Capture(req["output_bytes"])]
     oom_before = oom_kills()
     start = time.monotonic()
     try:
-        process = launch(req, env, uid, stdin_data, zygote)
+        process, peer = launch_pair(req, env, uid, stdin_data) if req.get("peer") else \
+            (launch(req, env, uid, stdin_data, zygote), None)
     except OSError as exc:  # not found / not executable: the program's failure, as a shell reports it
         outs[1].add(f"sandbox: cannot execute {req['cmd'][0]!r}: {exc.strerror}\n".encode())
         return result(127 << 8, False, outs, False, time.monotonic() - start, True)
+    peer_outputs = {fd: outs[2] for fd in peer.output_fds} if peer else {}
     try:
-        timed_out = pump(process, outs, start + req["timeout_s"])
+        timed_out = pump(process, outs[:2], start + req["timeout_s"], peer_outputs)
         # a live zygote survives every execution, also those it did not start
         clean, reaped = kill_everything(spare=zygote.pids() if zygote is not None else ())
         status = process.status(reaped)
         duration = time.monotonic() - start
-        process.drain(outs)
+        process.drain(outs[:2])
+        peer_status = peer.status(reaped) if peer else None
+        if peer:
+            peer.drain([outs[2], outs[2]])
     except PoolGone:
         kill_everything()
         raise
     finally:
         process.close()
-    return result(status, timed_out, outs, oom_kills() > oom_before, duration, clean)
+        if peer:
+            peer.close()
+    header, *blobs = result(status, timed_out, outs, oom_kills() > oom_before, duration, clean)
+    if peer_status is not None:
+        header["peer_exit_code"] = os.waitstatus_to_exitcode(peer_status)
+    return (header, *blobs)
+
+
+def launch_pair(req, env, uid, stdin_data):
+    """The program and its peer (uid + 1, in PEER_DIR), joined by a socketpair and nothing else."""
+    main_end, peer_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        peer_env = {**BASE_ENV, "HOME": PEER_DIR, PEER_FD_ENV: str(peer_end.fileno())}
+        peer = FreshProcess(req["peer"]["cmd"], peer_env, uid + 1, b"", (peer_end.fileno(),), PEER_DIR)
+        os.close(peer.stdin_fd)
+        try:
+            env = {**env, PEER_FD_ENV: str(main_end.fileno())}
+            process = FreshProcess(req["cmd"], env, uid, stdin_data, (main_end.fileno(),))
+        except OSError:
+            peer.proc.kill()
+            peer.proc.wait()
+            peer.close()
+            raise
+    finally:
+        main_end.close()
+        peer_end.close()
+    return process, peer
+
 
 
 def wait_status(pid):
@@ -460,11 +532,11 @@ def result(status, timed_out, outs, oom, duration, clean):
     exit_code = None
     if status is not None:
         exit_code = os.waitstatus_to_exitcode(status)
-    out, err = outs
+    out, err, peer_out = (*outs, Capture(0))[:3]
     header = {"exit_code": exit_code, "timed_out": timed_out, "oom": oom and not timed_out,
               "truncated": out.truncated or err.truncated, "duration_s": duration,
               "poisoned": not clean}
-    return header, out.bytes(), err.bytes()
+    return header, out.bytes(), err.bytes(), peer_out.bytes()
 
 
 # ---------------------------------------------------------------- the zygote
@@ -548,21 +620,21 @@ class Zygote:
 def handle(req, uid, zygote):
     payload = read_exact(req["payload"])
     if req["op"] == "ping":
-        return {"pong": True}, b"", b""
+        return {"pong": True}, b"", b"", b""
     try:
-        header, out, err = execute(req, payload, uid, zygote if req.get("zygote") else None)
+        header, out, err, peer_out = execute(req, payload, uid, zygote if req.get("zygote") else None)
     except (OSError, ValueError) as exc:
         kill_everything()
         if zygote is not None:
             zygote.stop()  # killed above with everything else
-        header, out, err = {"error": f"{type(exc).__name__}: {exc}", "poisoned": False}, b"", b""
+        header, out, err, peer_out = {"error": f"{type(exc).__name__}: {exc}", "poisoned": False}, b"", b"", b""
     try:
-        wipe_scratch(uid)
+        wipe_scratch(uid, uid + 1 if req.get("peer") else None)
     except OSError as exc:
         header["poisoned"] = True
         header["error"] = f"workspace could not be wiped: {exc}"
-    header["stdout_len"], header["stderr_len"] = len(out), len(err)
-    return header, out, err
+    header["stdout_len"], header["stderr_len"], header["peer_output_len"] = len(out), len(err), len(peer_out)
+    return header, out, err, peer_out
 
 
 def main():
@@ -572,8 +644,7 @@ def main():
     try:
         while True:
             req = read_request()
-            header, out, err = handle(req, uid, zygote)
-            send(header, out, err)
+            send(*handle(req, uid, zygote))
     except PoolGone:
         kill_everything(1.0)
         return

@@ -252,8 +252,8 @@ class Engine:
             return state.settled(self.config.budget.exact_verifier)
         from pipeline.judging.answers import normalise_answer
 
-        votes = {i: normalise_answer(c.content) for i, c in state.candidates.items() if c.content}
-        return state.settled(self.config.budget.exact_verifier, votes)
+        return state.settled(self.config.budget.exact_verifier,
+                             vote=lambda c: normalise_answer(c.content) if c.content else None)
 
     def run_all(self, states: list[TaskState], on_task_done) -> None:
         slots = max(1, self.config.runner.max_in_flight // self.config.runner.chunk_size)
@@ -403,8 +403,8 @@ class Session:
             self._sandboxes = start_sandboxes(self.config)
             pools = cycle(self._sandboxes)
 
-            def execute(cmd, files, timeout_s=None):
-                return ray.get(next(pools).run.remote(cmd, files, b"", timeout_s))
+            def execute(cmd, files, timeout_s=None, peer=None):
+                return ray.get(next(pools).run.remote(cmd, files, b"", timeout_s, None, peer))
 
             self._execute = execute  # one round robin for verifiers, selection and agents
         return self._execute

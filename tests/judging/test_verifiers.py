@@ -8,8 +8,9 @@ from pipeline.core.registry import UnknownNameError
 from pipeline.core.types import Candidate, ExecutionResult, SamplingParams, Task
 from pipeline.judging.verifiers import (
     VERIFIERS, ExactAnswerVerifier, LLMJudgeVerifier, RewardModelVerifier, UnitTestVerifier, make_verifier,
-    parse_judgement, program_outputs, stderr_tail, subprocess_executor,
+    parse_judgement, program_outputs, subprocess_executor,
 )
+from pipeline.judging.sandboxed import stderr_tail
 
 ADD_TESTS = "from solution import add\nassert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
 ADD_TASK = Task(id="add", prompt="Write add(a, b).", entry_point="add", tests=ADD_TESTS)
@@ -29,9 +30,9 @@ class CountingExecutor:
     def __init__(self):
         self.calls = 0
 
-    def __call__(self, cmd, files, timeout_s):
+    def __call__(self, cmd, files, timeout_s, peer=None):
         self.calls += 1
-        return subprocess_executor(cmd, files, timeout_s=timeout_s)
+        return subprocess_executor(cmd, files, timeout_s=timeout_s, peer=peer)
 
 
 # --- local executor and unit tests ----------------------------------------------------------
@@ -54,9 +55,9 @@ def test_unit_tests_pass_fail_crash_and_timeout():
     verdicts = UnitTestVerifier(subprocess_executor, timeout_s=2).verify(ADD_TASK, cands(ADD_TASK, contents))
     assert [v.passed for v in verdicts] == [True, False, False, False]
     assert [v.score for v in verdicts] == [1.0, 0.0, 0.0, 0.0]
-    assert verdicts[1].details["exit_code"] == 1 and "AssertionError" in verdicts[1].details["stderr_tail"]
-    assert "SyntaxError" in verdicts[2].details["stderr_tail"]
-    assert verdicts[3].details["timed_out"] and verdicts[3].error is None
+    assert verdicts[1].details["failure"].startswith("AssertionError")
+    assert "importing the solution failed: SyntaxError" in verdicts[2].details["failure"]
+    assert "did not answer in time" in verdicts[3].details["failure"] and verdicts[3].error is None
     assert all(v.verifier == "unit_tests" and v.task_id == "add" for v in verdicts)
 
 
@@ -87,10 +88,10 @@ def test_task_files_reach_the_workspace():
 
 
 def test_infrastructure_failures_are_errors_not_passes():
-    def broken_sandbox(cmd, files, timeout_s):
+    def broken_sandbox(cmd, files, timeout_s, peer=None):
         return ExecutionResult(error="no sandbox container available: engine down")
 
-    def dead_actor(cmd, files, timeout_s):
+    def dead_actor(cmd, files, timeout_s, peer=None):
         raise ConnectionError("actor died")
 
     [verdict] = UnitTestVerifier(broken_sandbox).verify(ADD_TASK, cands(ADD_TASK, [GOOD]))

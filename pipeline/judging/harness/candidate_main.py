@@ -1,0 +1,70 @@
+"""The candidate's side of the unit-test harness: import `solution` and answer calls on the socket.
+
+Runs in the sandbox as the peer uid, in a directory the harness's uid owns nothing in, with
+solution.py and ttc_wire.py beside it. Nothing here is trusted: the candidate's code shares this
+process and may rewrite any of it. The harness decodes every reply strictly and judges on its own
+objects, so the worst a rewrite can do is send wrong plain data or none.
+"""
+import os
+import socket
+import sys
+import traceback
+
+import ttc_wire as wire
+
+
+def describe_exception(exc):
+    return [type(exc).__name__, str(exc)[:2000]]
+
+
+def public_names(module):
+    names = getattr(module, "__all__", None)
+    if names is None:
+        names = [n for n in vars(module) if not n.startswith("_")]
+    return [[n, "callable" if callable(getattr(module, n, None)) else "value"] for n in names if hasattr(module, n)]
+
+
+def answer(module, request):
+    op, name = request.get("op"), request.get("name", "")
+    if op == "names":
+        return {"ok": public_names(module)}
+    if not hasattr(module, name):
+        return {"missing": True}
+    target = getattr(module, name)
+    if op == "get":
+        return {"callable": True} if callable(target) else {"ok": wire.encode(target)}
+    args, kwargs = wire.decode(request["args"]), wire.decode(request["kwargs"])
+    try:
+        value = target(*args, **kwargs)
+    except Exception as exc:  # the candidate's exception: the harness re-raises its kind
+        return {"raised": describe_exception(exc)}
+    return {"ok": wire.encode(value)}
+
+
+def serve(sock, module):
+    while True:
+        try:
+            request = wire.receive(sock)
+        except wire.ChannelClosed:
+            return
+        try:
+            reply = answer(module, request)
+        except wire.NotPlainData as exc:
+            reply = {"not_plain": str(exc)}
+        wire.send(sock, reply)
+
+
+def main():
+    sock = socket.socket(fileno=int(os.environ["TTC_PEER_FD"]))
+    sys.path.insert(0, os.getcwd())
+    try:
+        import solution
+    except BaseException as exc:  # noqa: BLE001  (SyntaxError, SystemExit, ...: the candidate's failure)
+        traceback.print_exc()
+        wire.send(sock, {"import_error": describe_exception(exc)})
+        return
+    wire.send(sock, {"ready": True})
+    serve(sock, solution)
+
+
+main()

@@ -1,0 +1,211 @@
+"""The harness side of the unit-test verifier: run the task's tests on the harness's own objects,
+calling the candidate's functions across the socket, and report.
+
+Runs in the sandbox as the sandbox uid in /work (mode 0700), which holds the tests, this file and
+harness_spec.json; the candidate runs beside it as another uid and reaches us only through the
+socket in $TTC_PEER_FD. Standard library only.
+
+The report is one JSON line on the stdout we were started with; the tests' own prints go to
+stderr. It says `passed` only when the tests ran to their end, the candidate answered every call
+with plain data, and at least one call was made. Anything else (the candidate exiting, hanging,
+answering garbage or an object that is not plain data) is recorded here, where the tests cannot
+swallow it, and fails the run whatever the tests did with the exception.
+"""
+import builtins
+import json
+import os
+import socket
+import sys
+import time
+import traceback
+import types
+
+import ttc_wire as wire
+
+SPEC_FILE = "harness_spec.json"
+REPLY_MARGIN_S = 0.5  # leave time to report before the sandbox's own timeout kills us
+
+
+class CandidateBroken(BaseException):
+    """The candidate can no longer be judged (gone, hung, garbled, not plain data). A
+    BaseException, so that a test's `except Exception` cannot swallow it."""
+
+
+class RemoteError(Exception):
+    """An exception of the candidate's whose type is not a builtin exception."""
+
+
+class Channel:
+    def __init__(self, sock, deadline):
+        self.sock, self.deadline = sock, deadline
+        self.calls, self.broken, self.timed_out = 0, None, False
+
+    def request(self, message):
+        if self.broken:
+            raise CandidateBroken(self.broken)
+        self.sock.settimeout(max(self.deadline - time.monotonic(), 0.001))
+        try:
+            wire.send(self.sock, message)
+        except OSError:  # a closed peer (EPIPE, ECONNRESET) or a full socket at the deadline
+            self.fail("the candidate's process exited before answering")
+        return self.receive()
+
+    def receive(self):
+        self.sock.settimeout(max(self.deadline - time.monotonic(), 0.001))
+        try:
+            reply = wire.receive(self.sock)
+        except socket.timeout:
+            self.timed_out = True
+            self.fail("the candidate did not answer in time")
+        except (OSError, wire.ChannelClosed):
+            self.fail("the candidate's process exited before answering")
+        except wire.NotPlainData as garbled:
+            self.fail("garbled reply from the candidate: %s" % garbled)
+        if type(reply) is not dict:
+            self.fail("garbled reply from the candidate")
+        return reply
+
+    def fail(self, reason):
+        self.broken = self.broken or reason
+        raise CandidateBroken(self.broken)
+
+    def value(self, reply):
+        if "not_plain" in reply:
+            self.fail("the candidate returned something that is not plain data: %s" % reply["not_plain"])
+        try:
+            return wire.decode(reply["ok"])
+        except (KeyError, wire.NotPlainData) as bad:
+            self.fail("garbled reply from the candidate: %s" % bad)
+
+    def call(self, name, args, kwargs):
+        try:
+            message = {"op": "call", "name": name, "args": wire.encode(list(args)), "kwargs": wire.encode(kwargs)}
+        except wire.NotPlainData as bad:
+            raise HarnessCannotJudge("the tests pass %s to %s(): only plain data can cross" % (bad, name)) from None
+        self.calls += 1
+        reply = self.request(message)
+        if "raised" in reply:
+            raise rebuilt_exception(reply["raised"])
+        if "missing" in reply:
+            raise AttributeError("module 'solution' has no attribute %r" % name)
+        return self.value(reply)
+
+
+class HarnessCannotJudge(BaseException):
+    """The tests need something the harness cannot give them: an error verdict, not a fail."""
+
+
+def rebuilt_exception(raised):
+    """The candidate's exception as one of ours: the builtin type of that name, else RemoteError."""
+    try:
+        name, message = (str(part) for part in raised)
+    except (TypeError, ValueError):
+        name, message = "Exception", "malformed exception from the candidate"
+    kind = getattr(builtins, name, None)
+    if not (isinstance(kind, type) and issubclass(kind, Exception)):
+        return RemoteError("%s: %s" % (name, message))
+    try:
+        return kind(message)
+    except Exception:  # noqa: BLE001  (an exception type with other constructor arguments)
+        return RemoteError("%s: %s" % (name, message))
+
+
+class RemoteFunction:
+    def __init__(self, channel, name):
+        self.channel, self.__name__ = channel, name
+
+    def __call__(self, *args, **kwargs):
+        return self.channel.call(self.__name__, args, kwargs)
+
+    def __repr__(self):
+        return "<candidate function %s>" % self.__name__
+
+
+def remote_module(channel):
+    """A `solution` module whose functions are calls into the candidate's process and whose other
+    attributes are plain-data copies of the candidate's."""
+    module = types.ModuleType("solution")
+    names = channel.value(channel.request({"op": "names"}))
+    for name, kind in names:
+        if type(name) is not str or not name.isidentifier():
+            channel.fail("garbled reply from the candidate: bad name %r" % (name,))
+        setattr(module, name, remote_attribute(channel, name) if kind != "callable" else RemoteFunction(channel, name))
+    module.__all__ = [name for name, _ in names]
+    return module
+
+
+def remote_attribute(channel, name):
+    reply = channel.request({"op": "get", "name": name})
+    return RemoteFunction(channel, name) if reply.get("callable") else channel.value(reply)
+
+
+def run_tests(spec, channel):
+    if spec["format"] == "humaneval":
+        namespace = prompt_namespace(spec.get("prompt", ""))
+        candidate = RemoteFunction(channel, spec["entry_point"])
+        namespace[spec["entry_point"]] = candidate
+        exec(compile(spec["tests"], "tests", "exec"), namespace)
+        namespace["check"](candidate)
+    else:
+        sys.modules["solution"] = remote_module(channel)
+        exec(compile(spec["tests"], "test_solution.py", "exec"), {"__name__": "__main__"})
+
+
+def prompt_namespace(prompt):
+    """The task's own prompt, run on our side: HumanEval's tests call its helpers (`poly`,
+    `encode_cyclic`), and those must be the task's, not the candidate's rewrites of them."""
+    namespace = {"__name__": "__main__"}
+    try:
+        exec(compile(prompt, "prompt", "exec"), namespace)
+    except Exception:  # noqa: BLE001  (a prompt that is not a complete module: no helpers then)
+        namespace = {"__name__": "__main__"}
+    return namespace
+
+
+def handshake(channel):
+    reply = channel.receive()
+    if "import_error" in reply:
+        name, message = (list(reply["import_error"]) + ["", ""])[:2]
+        return "importing the solution failed: %s: %s" % (name, message)
+    if reply.get("ready") is not True:
+        channel.fail("garbled greeting from the candidate")
+    return None
+
+
+def judge(spec, channel):
+    """(passed, failure, error): error when the harness could not judge at all."""
+    try:
+        failure = handshake(channel)
+        if failure:
+            return False, failure, None
+        run_tests(spec, channel)
+    except CandidateBroken:
+        pass
+    except SystemExit as ended:  # the tests' own sys.exit (unittest.main ends so): 0 is their success
+        if ended.code not in (None, 0):
+            return False, "the tests exited with %r" % (ended.code,), None
+    except HarnessCannotJudge as cannot:
+        return False, None, str(cannot)
+    except BaseException as exc:  # noqa: BLE001  (an assertion, an exception, SystemExit of the tests)
+        return False, "".join(traceback.format_exception_only(type(exc), exc)).strip()[-2000:], None
+    if channel.broken:
+        return False, channel.broken, None
+    if channel.calls == 0:
+        return False, None, "the tests never called the candidate"
+    return True, None, None
+
+
+def main():
+    report = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)  # the tests' prints go to stderr, never into the report
+    spec = json.load(open(SPEC_FILE))
+    deadline = time.monotonic() + float(spec["timeout_s"]) - REPLY_MARGIN_S
+    channel = Channel(socket.socket(fileno=int(os.environ["TTC_PEER_FD"])), deadline)
+    passed, failure, error = judge(spec, channel)
+    report.write(json.dumps({"ttc_harness": 1, "passed": passed, "calls": channel.calls,
+                             "timed_out": channel.timed_out, "failure": failure, "error": error}) + "\n")
+    report.flush()
+    os._exit(0)  # whatever the tests left behind (threads, atexit hooks) cannot change the report
+
+
+main()
