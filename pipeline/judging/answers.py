@@ -1,49 +1,117 @@
-"""Final-answer extraction and normalisation for math/text tasks.
+"""Final-answer extraction, normalisation and checking for math/text tasks.
 
-`normalise_answer` maps equal answers to one string: numbers become an exact fraction
-("1,000" == "1000" == "1000.0", "\\frac{1}{2}" == "1/2" == "0.5"), other strings lose LaTeX
-wrappers, spaces and case. Exact arithmetic (Fraction) so "0.1 + 0.2" style float noise
+`normalise_answer` maps equal answers to one string (for votes): numbers become an exact
+fraction ("1,000" == "1000" == "1000.0", "\\frac{1}{2}" == "1/2" == "0.5"), other strings lose
+LaTeX wrappers, spaces and case. Exact arithmetic (Fraction) so "0.1 + 0.2" style float noise
 can never make two different answers equal.
+
+`judge_answer` / `answers_match` decide whether a candidate answer equals the reference: ttc's
+normaliser and structural rules first, then math-verify for what they cannot read, each check
+in a worker process under a time limit (pipeline.judging.answer_judge, answer_pool).
+Conventions of a match:
+- Exact values: a decimal is the number it spells, no rounding tolerance ("0.5" == "\\frac12",
+  "0.333" != "\\frac13", "1.414" != "\\sqrt2").
+- Thousands separators in groups of three: "1,000" == "1{,}000" == "1\\,000" == "1000";
+  "1,000" != "1.000".
+- Units are dropped when both sides carry the same one or one side has none ("12 cm^2" ==
+  "12" == "12\\text{ cm}^2"); two different units never match ("12 cm" != "12 m": no conversion).
+  Degrees and dollars are units: "45°" == "45^\\circ" == "45" (no radian conversion), "\\$18.90" == "18.90".
+- Percent is a unit with a value: "50\\%" == "50" (the number asked for) and "50\\%" == "0.5"
+  (the quantity it names); two plain numbers stay exact ("50" != "0.5").
+- A multiple-choice letter A-E, however wrapped, is case-free: "B" == "(b)" == "\\text{(B)}".
+- Sets, unions and bare comma lists are order-free ("\\{1,2\\}" == "2, 1"); tuples and
+  intervals keep their order and brackets ("(1,2)" != "(2,1)" != "[1,2]").
+- Factorials are values: "5!" == "120", "\\frac{1}{2004!}" == "1/2004!", "5!" != "5".
 """
 from __future__ import annotations
 
 import re
 from fractions import Fraction
 
+from pydantic import BaseModel, ConfigDict
+
+from pipeline.judging.answer_forms import brace_group as _brace_group
+from pipeline.judging.answer_forms import expand_shorthand, last_boxed
+
+DEFAULT_TIMEOUT_S = 5.0
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
-_FRAC_SHORT = re.compile(r"\\frac(\d)(\d)")
-_SQRT_SHORT = re.compile(r"\\sqrt\s*(\w)")
 _SINGLE_TOKEN_SCRIPT = re.compile(r"([\^_])\{(\w)\}")
 _TRAILING_UNIT = re.compile(r"^([+-]?[\d.,]+(?:/\d+)?)\s+[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?$")
 _ATOM_SEPARATORS = re.compile(r"(\\cup|[\[\](),])")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 _LATEX_NOISE = ("\\$", "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "^\\circ", "^{\\circ}", "\\%", "%", "$")
-_ANSWER_IS = re.compile(r"answer is[:\s]*\$?([^\n$]+?)\$?\s*(?:\.\s|\.?$)", re.IGNORECASE)
-_NUMBER = re.compile(r"[+-]?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+_ANSWER_IS = re.compile(r"answer is[:\s]*([^\n]+?)\s*(?:\.\s|\.?$)", re.IGNORECASE | re.MULTILINE)
+_ANSWER_LINE = re.compile(r"^\s*(?:\*\*)?(?:final\s+)?answer\s*:(?:\*\*)?\s*(\S[^\n]*?)\s*\.?$", re.IGNORECASE | re.MULTILINE)
+_DISPLAY_MATH = re.compile(r"\\\[(.+?)\\\]|\$\$(.+?)\$\$", re.DOTALL)
+_INLINE_MATH = re.compile(r"\$([^$]+)\$|\\\((.+?)\\\)")
+_MATH_ONLY_LINE = re.compile(r"[\d\s+\-*/^_=.,()\[\]{}\\!<>|:%°']*|[^\n]*\\[A-Za-z][^\n]*")
+_WORD = re.compile(r"(?<!\\)\b[A-Za-z]{3,}\b")
+_NUMBER = re.compile(r"-?\\d?frac\{[^{}]*\}\{[^{}]*\}|[+-]?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
+_COMPLETION_HINTS = ("\n", "answer is", "####")
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last \\boxed{...} (or \\fbox{...}), braces balanced; None if absent."""
-    start = max(text.rfind("\\boxed{"), text.rfind("\\fbox{"))
-    if start < 0:
-        return None
-    return _brace_group(text, text.index("{", start))[0]
+class AnswerJudgement(BaseModel):
+    """One check's outcome. `error` is set (and `match` False) when the check could not finish."""
+
+    model_config = ConfigDict(frozen=True)
+    match: bool
+    error: str | None = None
+    method: str
 
 
 def extract_answer(text: str) -> str | None:
-    """Final answer of a model's solution: \\boxed{}, then "#### x" (GSM8K), then
-    "the answer is x", then the last number. None when nothing looks like an answer."""
+    """Final answer of a model's solution, LaTeX kept whole: \\boxed{}, then "#### x" (GSM8K),
+    then "the answer is x" / "Answer: x", then the last display math \\[...\\] or $$...$$, then
+    a final line that is only math, then the last number or \\frac{}{}. None when nothing looks
+    like an answer."""
     boxed = last_boxed(text)
     if boxed is not None:
         return boxed.strip()
     after_hashes = text.rsplit("####", 1)[1].strip() if "####" in text else ""
     if after_hashes:
         return after_hashes.splitlines()[0].strip()
-    said = _ANSWER_IS.findall(text)
-    if said:
-        return said[-1].strip()
+    for said in (_ANSWER_IS.findall(text), _ANSWER_LINE.findall(text)):
+        if said:
+            return _math_delimited(said[-1].strip())
+    displays = _DISPLAY_MATH.findall(text)
+    if displays:
+        return next(part for part in displays[-1] if part).strip()
+    final_line = _final_math_line(text)
+    if final_line:
+        return final_line
     numbers = _NUMBER.findall(text)
     return numbers[-1] if numbers else None
+
+
+def _math_delimited(said: str) -> str:
+    """"$\\frac{3}{4}$ apples" -> "\\frac{3}{4}": the last math span of what follows "answer is"."""
+    spans = _INLINE_MATH.findall(said)
+    return next(part for part in spans[-1] if part).strip() if spans else said.strip("$ ")
+
+
+def _final_math_line(text: str) -> str | None:
+    """The last non-empty line when it is only math (inline $...$ or bare LaTeX/numbers)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    if not lines:
+        return None
+    line = lines[-1].rstrip(".")
+    spans = _INLINE_MATH.fullmatch(line)
+    if spans:
+        return next(part for part in spans.groups() if part).strip()
+    if _MATH_ONLY_LINE.fullmatch(line) and not _WORD.search(re.sub(r"\\[A-Za-z]+", "", line)) and re.search(r"\d|\\", line):
+        return line
+    return None
+
+
+def final_answer(text: str) -> str:
+    """The answer part of `text`: its \\boxed{}, the extracted answer of a whole completion, or
+    `text` itself when it is already a short answer."""
+    boxed = last_boxed(text)
+    if boxed is not None:
+        return boxed.strip()
+    if any(hint in text.lower() for hint in _COMPLETION_HINTS):
+        return extract_answer(text) or ""
+    return text.strip()
 
 
 def normalise_answer(answer: str) -> str:
@@ -66,22 +134,27 @@ def _normalise_atom(text: str) -> str:
     return symbolic_canonical(text) or text.lower()
 
 
-def answers_match(candidate: str | None, reference: str | None) -> bool:
+def judge_answer(candidate: str | None, reference: str | None, timeout_s: float = DEFAULT_TIMEOUT_S) -> AnswerJudgement:
+    """Whether `candidate` (an answer or a whole completion) equals `reference`, by the
+    conventions above; a check past `timeout_s` is an error, never a match. Thread-safe."""
     if candidate is None or reference is None:
-        return False
-    return normalise_answer(candidate) == normalise_answer(reference)
+        return AnswerJudgement(match=False, method="missing answer")
+    from pipeline.judging.answer_pool import shared_pool
+
+    return shared_pool().judge(candidate, reference, timeout_s)
+
+
+def answers_match(candidate: str | None, reference: str | None) -> bool:
+    return judge_answer(candidate, reference).match
 
 
 def _strip_latex(answer: str) -> str:
     text = answer.strip()
     boxed = last_boxed(text)
     text = boxed if boxed is not None else text
-    text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
-    text = _TEXT.sub(r"\1", text)
+    text = _TEXT.sub(r"\1", expand_shorthand(text))
     for noise in _LATEX_NOISE:
         text = text.replace(noise, "")
-    text = _FRAC_SHORT.sub(r"\\frac{\1}{\2}", text)
-    text = _SQRT_SHORT.sub(r"\\sqrt{\1}", text)
     text = _SINGLE_TOKEN_SCRIPT.sub(r"\1\2", text).replace("+\\infty", "\\infty")
     text = _fracs_to_slashes(text)
     text = _TRAILING_UNIT.sub(r"\1", text.strip())  # "204 minutes" -> "204"
@@ -117,18 +190,6 @@ def _fracs_to_slashes(text: str) -> str:
         text = text[:start] + _frac_to_slash(num, den) + text[end:]
         start = text.find("\\frac{")
     return text
-
-
-def _brace_group(text: str, at: int) -> tuple[str | None, int]:
-    """The {...} group starting at `at` and the index after it; (None, at) if there is none."""
-    if at >= len(text) or text[at] != "{":
-        return None, at
-    depth = 0
-    for i in range(at, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[i], 0)
-        if depth == 0:
-            return text[at + 1 : i], i + 1
-    return None, at
 
 
 def _frac_to_slash(num: str, den: str) -> str:

@@ -1,0 +1,98 @@
+"""The combined answer check, unbounded: callers go through pipeline.judging.answers.judge_answer,
+which runs this in a worker process under a time limit.
+
+Order, each step where it is the stronger reader (conventions: pipeline.judging.answers):
+1. a multiple-choice letter decides alone (case-free);
+2. units, degrees, percent and currency are split off the value;
+3. two plain numbers compare exactly (math-verify would round them to 6 decimals);
+4. sets, unions and bare lists compare member by member, in any order;
+5. ttc's normaliser (exact fractions, sympy on a whitelist);
+6. math-verify for what ttc cannot read, its match re-checked exactly (answer_math_verify).
+"""
+from __future__ import annotations
+
+import re
+
+from pipeline.judging.answer_forms import PERCENT, choice_letter, expand_shorthand, split_collection, split_unit, unwrap
+from pipeline.judging.answer_math_verify import math_verify_equal
+from pipeline.judging.answers import AnswerJudgement, _as_number, _strip_latex, final_answer, normalise_answer
+
+_NAMED_VALUE = re.compile(r"^\s*([A-Za-z]|\\[A-Za-z]+)\s*=\s*(.+)$", re.DOTALL)
+
+
+def compare_answers(candidate: str, reference: str) -> AnswerJudgement:
+    """Whether the candidate's final answer equals the reference answer (no time limit)."""
+    given, wanted = expand_shorthand(unwrap(final_answer(candidate))), expand_shorthand(unwrap(reference))
+    if not given:
+        return AnswerJudgement(match=False, method="no answer")
+    if not wanted:
+        return AnswerJudgement(match=False, error="the reference answer is empty", method="no reference")
+    wanted_letter = choice_letter(wanted)
+    if wanted_letter is not None:
+        return AnswerJudgement(match=choice_letter(given) == wanted_letter, method="choice letter")
+    match, method = match_quantity(given, wanted)
+    return AnswerJudgement(match=match, method=method)
+
+
+def match_quantity(given: str, wanted: str) -> tuple[bool, str]:
+    """(match, method) after units are split off: same unit or one side without."""
+    (value, unit), (wanted_value, wanted_unit) = split_unit(given), split_unit(wanted)
+    if unit and wanted_unit and unit != wanted_unit:
+        return False, "different units"
+    for reading in _readings(value, unit, wanted_unit):
+        for wanted_reading in _readings(wanted_value, wanted_unit, unit):
+            match, method = match_value(reading, wanted_reading)
+            if match:
+                return True, method
+    return False, "no match"
+
+
+def _readings(value: str, unit: str | None, other_unit: str | None) -> list[str]:
+    """The values a side may mean: "50%" against a plain number is 50 or 50/100."""
+    if unit == PERCENT and other_unit != PERCENT:
+        return [value, f"\\frac{{{value}}}{{100}}"]
+    return [value]
+
+
+def match_value(given: str, wanted: str) -> tuple[bool, str]:
+    given_number, wanted_number = _number(given), _number(wanted)
+    if given_number is not None and wanted_number is not None:
+        return given_number == wanted_number, "exact number"
+    collections = split_collection(given), split_collection(wanted)
+    if all(collections) and collections[0][0] == collections[1][0]:
+        return _members_match(collections[0][1], collections[1][1]), f"{collections[1][0]} members"
+    if normalise_answer(given) == normalise_answer(wanted):
+        return True, "normaliser"
+    if math_verify_equal(wanted, given):
+        return True, "math-verify"
+    return False, "no match"
+
+
+def _number(text: str):
+    try:
+        return _as_number(_strip_latex(text))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _members_match(given: list[str], wanted: list[str]) -> bool:
+    """A pairing of equal members, any order (a multiset: {1,1,2} != {1,2})."""
+    if len(given) != len(wanted):
+        return False
+    unmatched = list(wanted)
+    for member in given:
+        partner = next((w for w in unmatched if _member_equal(member, w)), None)
+        if partner is None:
+            return False
+        unmatched.remove(partner)
+    return True
+
+
+def _member_equal(given: str, wanted: str) -> bool:
+    """Members compare as quantities; "x=1" against "y=1" differs (the names differ)."""
+    named_given, named_wanted = _NAMED_VALUE.match(given), _NAMED_VALUE.match(wanted)
+    if named_given and named_wanted:
+        if named_given.group(1) != named_wanted.group(1):
+            return False
+        given, wanted = named_given.group(2), named_wanted.group(2)
+    return match_quantity(given, wanted)[0]
