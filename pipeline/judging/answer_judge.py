@@ -22,16 +22,22 @@ _NAMED_VALUE = re.compile(r"^\s*([A-Za-z]|\\[A-Za-z]+)\s*=\s*(.+)$", re.DOTALL)
 
 def compare_answers(candidate: str, reference: str) -> AnswerJudgement:
     """Whether the candidate's final answer equals the reference answer (no time limit)."""
-    given, wanted = expand_shorthand(unwrap(final_answer(candidate))), expand_shorthand(unwrap(reference))
-    if not given:
-        return AnswerJudgement(match=False, method="no answer")
+    answer = final_answer(candidate)
+    forms = {"normalised": normalise_answer(answer), "reference_normalised": normalise_answer(reference)}
+    match, method = _compare(expand_shorthand(unwrap(answer)), expand_shorthand(unwrap(reference)))
+    error = "the reference answer is empty" if method == "no reference" else None
+    return AnswerJudgement(match=match, method=method, error=error, **forms)
+
+
+def _compare(given: str, wanted: str) -> tuple[bool, str]:
     if not wanted:
-        return AnswerJudgement(match=False, error="the reference answer is empty", method="no reference")
+        return False, "no reference"
+    if not given:
+        return False, "no answer"
     wanted_letter = choice_letter(wanted)
     if wanted_letter is not None:
-        return AnswerJudgement(match=choice_letter(given) == wanted_letter, method="choice letter")
-    match, method = match_quantity(given, wanted)
-    return AnswerJudgement(match=match, method=method)
+        return choice_letter(given) == wanted_letter, "choice letter"
+    return match_quantity(given, wanted)
 
 
 def match_quantity(given: str, wanted: str) -> tuple[bool, str]:

@@ -57,6 +57,8 @@ class AnswerJudgement(BaseModel):
     match: bool
     error: str | None = None
     method: str
+    normalised: str | None = None  # normalise_answer of the candidate's final answer (its vote)
+    reference_normalised: str | None = None
 
 
 def extract_answer(text: str) -> str | None:

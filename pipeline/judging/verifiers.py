@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from pipeline.judging.answers import answers_match, normalise_answer
+from pipeline.judging.answers import DEFAULT_TIMEOUT_S as DEFAULT_ANSWER_TIMEOUT_S
+from pipeline.judging.answers import judge_answer
 from pipeline.judging.image_verifiers import DigitClassifierVerifier, heldout_digit_classifier
 from pipeline.judging.identifier_match import IdentifierMatchVerifier
 from pipeline.core.registry import build
@@ -146,9 +147,13 @@ def program_outputs(candidates: list[Candidate], inputs: list[str], entry_point:
 
 
 class ExactAnswerVerifier:
-    """Normalised candidate answer == normalised reference (pipeline.judging.answers)."""
+    """Candidate answer == reference answer by pipeline.judging.answers.judge_answer (ttc's
+    normaliser and math-verify); a check past `timeout_s` is an error verdict, never a pass."""
 
     name = "exact_answer"
+
+    def __init__(self, timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S):
+        self.timeout_s = timeout_s
 
     def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
         if task.answer is None:
@@ -156,10 +161,11 @@ class ExactAnswerVerifier:
         return [self._judge(task, c) for c in candidates]
 
     def _judge(self, task: Task, candidate: Candidate) -> Verdict:
-        match = answers_match(candidate.content, task.answer)
-        details = {"normalised": normalise_answer(candidate.content), "reference": normalise_answer(task.answer or "")}
+        judgement = judge_answer(candidate.content, task.answer, self.timeout_s)
+        match = judgement.match and judgement.error is None
+        details = {"normalised": judgement.normalised, "reference": judgement.reference_normalised}
         return Verdict(task_id=task.id, candidate_key=candidate.key, verifier=self.name,
-                       passed=match, score=float(match), details=details)
+                       passed=match, score=float(match), details=details, error=judgement.error)
 
 
 # --- reward model ---------------------------------------------------------------------------
