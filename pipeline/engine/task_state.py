@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import Future
 
 from pipeline.core.types import Candidate, Task, Verdict
@@ -56,28 +57,37 @@ class TaskState:
             self.tokens += tokens
 
     # --- progress and early stopping ------------------------------------------------------
+    # Chunk threads add candidates while the scheduler reads them: every read works on a copy
+    # taken under the lock (iterating the live dict can raise "changed size during iteration").
+    def snapshot(self) -> list[Candidate]:
+        with self.lock:
+            return list(self.candidates.values())
+
     @property
     def done(self) -> int:
-        return len(self.candidates)
+        with self.lock:
+            return len(self.candidates)
 
     def passed(self) -> int:
         """Samples that are truly correct (ground truth)."""
-        return sum(1 for c in self.candidates.values() if self.truth.get(c.key))
+        return sum(1 for c in self.snapshot() if self.truth.get(c.key))
 
     def verifier_passed(self) -> int:
-        return sum(1 for c in self.candidates.values() if self._accepted(c.key))
+        return sum(1 for c in self.snapshot() if self._accepted(c.key))
 
     def _accepted(self, key: str) -> bool:
         verdict = self.verdicts.get(key)
         return bool(verdict and verdict.accepted)
 
-    def settled(self, exact_verifier: bool, vote_keys: dict[int, str] | None = None) -> bool:
+    def settled(self, exact_verifier: bool, vote: Callable[[Candidate], str | None] | None = None) -> bool:
         """No more samples can change the outcome: an exact verifier passed one, or the vote
-        leader's lead exceeds the samples still to come."""
-        if exact_verifier and self.verifier_passed() > 0:
+        leader's lead exceeds the samples still to come. `vote` maps a candidate to its ballot
+        (None: no ballot); lead and samples done come from one snapshot, so they agree."""
+        candidates = self.snapshot()
+        if exact_verifier and any(self._accepted(c.key) for c in candidates):
             return True
-        if vote_keys is None:
+        if vote is None:
             return False
-        counts = Counter(vote_keys.values()).most_common(2)
+        counts = Counter(ballot for c in candidates if (ballot := vote(c)) is not None).most_common(2)
         lead = counts[0][1] - (counts[1][1] if len(counts) > 1 else 0) if counts else 0
-        return lead > self.target - self.done
+        return lead > self.target - len(candidates)
