@@ -16,7 +16,7 @@ container then stops and Docker removes it.
 
 A request may name a peer: a second program, run at the same time as another unprivileged uid
 (PEER_UID) in its own directory (PEER_DIR, which the first program's uid cannot list), the two
-joined by a socketpair whose end each finds in $TTC_PEER_FD; they share no other descriptor. The
+joined by a socketpair whose end each finds in $SANDBOX_PEER_FD; they share no other descriptor. The
 peer's stdout and stderr come back as a third blob. The execution ends when the first program
 exits, and the peer is killed with everything else. A code verifier runs its harness as the first
 program and the candidate as the peer, so the candidate can reach neither the tests nor the
@@ -41,7 +41,7 @@ import time
 WORK = "/work"
 SCRATCH_DIRS = (WORK, "/tmp", "/dev/shm", "/dev/mqueue")
 PEER_DIR = "/tmp/ttc-peer"
-PEER_FD_ENV = "TTC_PEER_FD"
+PEER_FD_ENV = "SANDBOX_PEER_FD"
 OOM_CONTROL = "/sys/fs/cgroup/memory/memory.oom_control"
 OOM_EVENTS_V2 = "/sys/fs/cgroup/memory.events"
 CHUNK = 1 << 16
@@ -113,7 +113,9 @@ def safe_path(rel, root=WORK):
 
 def write_files(files, uid, root=WORK):
     with AsSandboxUser(uid):
-        if root != WORK:
+        if root == WORK:
+            os.chmod(WORK, 0o700)  # Docker mounts the tmpfs 0755 whatever its mode option says
+        else:
             os.mkdir(root, 0o711)  # we (root without DAC_OVERRIDE) must enter it to start the peer
         for rel, data in files:
             path = safe_path(rel, root)

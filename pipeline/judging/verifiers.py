@@ -69,11 +69,11 @@ def _run_with_peer(cmd: list[str], workdir: str, peer_cmd: list[str], peer_dir: 
         try:
             partner = subprocess.Popen(peer_cmd, cwd=peer_dir, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, start_new_session=True, pass_fds=(peer_end.fileno(),),
-                                       env={**os.environ, "TTC_PEER_FD": str(peer_end.fileno())})
+                                       env={**os.environ, "SANDBOX_PEER_FD": str(peer_end.fileno())})
         except OSError as cannot_start:
             return ExecutionResult(error=f"cannot start {peer_cmd[0]!r}: {cannot_start}")
         peer_end.close()
-        env = {**os.environ, "TTC_PEER_FD": str(main_end.fileno())}
+        env = {**os.environ, "SANDBOX_PEER_FD": str(main_end.fileno())}
         result = _run_with_timeout(cmd, workdir, timeout_s, env=env, pass_fds=(main_end.fileno(),))
     _kill_group(partner.pid)
     partner_output = partner.communicate()[0].decode(errors="replace")

@@ -23,7 +23,8 @@ def test_candidate_code_cannot_see_server_env_files_or_ray_ports(ray_local, sand
     host_ip = ray.util.get_node_ip_address()
     targets = [(host, port) for port in (8265, 6379, gcs_port) for host in ("127.0.0.1", "172.17.0.1", host_ip)]
     code = escape_probe(targets, files=[(str(secret_file), "ttc-secret"), ("/proc/1/environ", "ttc-secret")])
-    task = Task(id="escape", prompt="def f():\n", tests="import solution\n")
+    code += "\ndef f():\n    return 1\n"  # the probe runs on import; the tests then call f
+    task = Task(id="escape", prompt="def f():\n", tests="from solution import f\nassert f() == 1\n")
     with Client(config=ROOT / "configs/demo.yaml", model__path=tiny_random_model,
                 runner__output_dir=str(tmp_path)) as client:
         verdict = client.verify(task, [code])[0]

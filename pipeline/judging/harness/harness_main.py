@@ -3,7 +3,7 @@ calling the candidate's functions across the socket, and report.
 
 Runs in the sandbox as the sandbox uid in /work (mode 0700), which holds the tests, this file and
 harness_spec.json; the candidate runs beside it as another uid and reaches us only through the
-socket in $TTC_PEER_FD. Standard library only.
+socket in $SANDBOX_PEER_FD. Standard library only.
 
 The report is one JSON line on the stdout we were started with; the tests' own prints go to
 stderr. It says `passed` only when the tests ran to their end, the candidate answered every call
@@ -123,20 +123,24 @@ class RemoteFunction:
 
 def remote_module(channel):
     """A `solution` module whose functions are calls into the candidate's process and whose other
-    attributes are plain-data copies of the candidate's."""
+    attributes are plain-data copies of the candidate's, fetched when the tests ask for them."""
     module = types.ModuleType("solution")
     names = channel.value(channel.request({"op": "names"}))
-    for name, kind in names:
-        if type(name) is not str or not name.isidentifier():
-            channel.fail("garbled reply from the candidate: bad name %r" % (name,))
-        setattr(module, name, remote_attribute(channel, name) if kind != "callable" else RemoteFunction(channel, name))
+    if type(names) is not list or not all(type(n) is list and len(n) == 2 and type(n[0]) is str
+                                          and n[0].isidentifier() for n in names):
+        channel.fail("garbled reply from the candidate: a bad list of names")
     module.__all__ = [name for name, _ in names]
+    module.__getattr__ = lambda name: remote_attribute(channel, name)  # PEP 562: only names not set
     return module
 
 
 def remote_attribute(channel, name):
+    if name.startswith("__"):
+        raise AttributeError(name)  # the import machinery probes dunders: never the candidate's
     reply = channel.request({"op": "get", "name": name})
-    return RemoteFunction(channel, name) if reply.get("callable") else channel.value(reply)
+    if reply.get("missing"):
+        raise AttributeError("module 'solution' has no attribute %r" % name)
+    return RemoteFunction(channel, name) if reply.get("callable") is True else channel.value(reply)
 
 
 def run_tests(spec, channel):
@@ -200,7 +204,7 @@ def main():
     os.dup2(2, 1)  # the tests' prints go to stderr, never into the report
     spec = json.load(open(SPEC_FILE))
     deadline = time.monotonic() + float(spec["timeout_s"]) - REPLY_MARGIN_S
-    channel = Channel(socket.socket(fileno=int(os.environ["TTC_PEER_FD"])), deadline)
+    channel = Channel(socket.socket(fileno=int(os.environ["SANDBOX_PEER_FD"])), deadline)
     passed, failure, error = judge(spec, channel)
     report.write(json.dumps({"ttc_harness": 1, "passed": passed, "calls": channel.calls,
                              "timed_out": channel.timed_out, "failure": failure, "error": error}) + "\n")
