@@ -486,7 +486,8 @@ def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_
     from pipeline.judging.summary import summarise
 
     summary = summarise(task_ids, store.read("samples"), store.read("selections"),
-                        store.read("errors"), store.read("chunks"), wall_s, store.read("tasks"))
+                        store.read("errors"), store.read("chunks"), wall_s, store.read("tasks"),
+                        target_n=target_samples(config))
     summary["verifier_errors"] = sum(1 for v in store.read("verdicts") if v.get("error"))
     summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
                                                  title=f"{config.name}: {config.model.path}"))

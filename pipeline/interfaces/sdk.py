@@ -233,5 +233,5 @@ def _result(state, store, config: RunConfig, seconds: float) -> BestOfN:
     cost = Cost(samples=len(candidates), distinct_candidates=len({c.key for c in candidates}),
                 tokens=state.tokens, seconds=seconds)
     return BestOfN(best=best, candidates=scored, selection=selection,
-                   pass_at_k=coverage(per_task_counts(samples, [state.task.id])), cost=cost,
+                   pass_at_k=coverage(per_task_counts(samples, [state.task.id]), state.target), cost=cost,
                    run_dir=str(store.run_dir))

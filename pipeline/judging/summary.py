@@ -22,11 +22,59 @@ def curve_points(n_max: int) -> list[int]:
     return points
 
 
-def coverage(counts: dict[str, tuple[int, int]]) -> dict[int, float]:
-    full = [nc for nc in counts.values() if nc[0] > 0]
-    if not full:
+def target_of(counts: dict[str, tuple[int, int]], target_n: int | None = None) -> int:
+    """The samples wanted per task; never below the most a task has, which also stands in
+    for a target that is not known."""
+    return max([target_n or 0, *(n for n, _ in counts.values())])
+
+
+def at_target(counts: dict[str, tuple[int, int]], target_n: int | None = None) -> dict[str, tuple[int, int]]:
+    """Every task's (n, c) at the target n: samples that never arrived (errors, early stop,
+    budgets) count as failures, so no task leaves the denominator and none cuts k short."""
+    target = target_of(counts, target_n)
+    return {tid: (target, c) for tid, (_, c) in counts.items()}
+
+
+def coverage(counts: dict[str, tuple[int, int]], target_n: int | None = None) -> dict[int, float]:
+    """Mean pass@k over every task, for k = 1..target n (see `at_target`)."""
+    target = target_of(counts, target_n)
+    if not counts or target == 0:
         return {}
-    return coverage_curve(full, range(1, min(n for n, _ in full) + 1))
+    return coverage_curve(list(at_target(counts, target).values()), range(1, target + 1))
+
+
+def sample_accounting(samples: list[dict], errors: list[dict], selections: list[dict], task_ids: list[str],
+                      target_n: int) -> dict[str, int]:
+    """Where the target n samples of each task went, beside the curve that counts every
+    missing one as a failure. An error counts while it is not made good: a failed chunk
+    until its samples are stored (a resumed run redoes it), a failed selection until the
+    task has one. Missing samples no error explains were never drawn (early stop, budgets)."""
+    stored: dict[str, set[int]] = defaultdict(set)
+    for s in samples:
+        stored[s["task_id"]].add(s["sample_index"])
+    selected = {s["task_id"] for s in selections}
+    lost: dict[str, set[int]] = defaultdict(set)
+    failed_selection = set()
+    for e in errors:
+        tid, start, n = e.get("task_id"), e.get("start", 0), e.get("n", target_n)
+        if n == 0 and tid not in selected:  # the selection step failed (runner.select_task)
+            failed_selection.add(tid)
+        lost[tid] |= set(range(start, min(start + n, target_n))) - stored[tid]
+    missing = sum(max(0, target_n - len(stored[t])) for t in task_ids)
+    samples_lost = sum(len(lost[t]) for t in task_ids)
+    return {"tasks_with_errors": sum(bool(lost[t]) or t in failed_selection for t in task_ids),
+            "tasks_short": sum(len(stored[t]) < target_n for t in task_ids),
+            "samples_lost": samples_lost, "samples_not_drawn": missing - samples_lost}
+
+
+def with_abstentions(selections: list[Selection], task_ids: list[str]) -> list[Selection]:
+    """Each selector's picks plus an abstention for every task it has none for (its task
+    failed before or during selection), so a selector's accuracy is over every task."""
+    picked = {(s.selector, s.task_id) for s in selections}
+    missing = [Selection(task_id=tid, selector=name, abstained=True)
+               for name in sorted({s.selector for s in selections}) for tid in task_ids
+               if (name, tid) not in picked]
+    return selections + missing
 
 
 def early_stop_savings(samples: list[dict]) -> dict[str, Any]:
@@ -58,11 +106,14 @@ def diversity_summary(samples: list[dict], task_records=()) -> dict[str, float |
             "mean_distinct_outputs": sum(outputs) / len(outputs) if outputs else None}
 
 
-def per_task_table(counts: dict[str, tuple[int, int]], task_records: list[dict]) -> dict[str, dict]:
-    """Per task, diversity beside coverage: samples, correct, distinct programs/answers and
-    distinct behaviours (outputs on probe inputs, when the task has them)."""
+def per_task_table(counts: dict[str, tuple[int, int]], task_records: list[dict],
+                   target_n: int | None = None) -> dict[str, dict]:
+    """Per task, diversity beside coverage: samples (stored), samples missing from the target
+    n, correct, distinct programs/answers and distinct behaviours (outputs on probe inputs,
+    when the task has them)."""
     records = {r["task_id"]: r for r in task_records}
-    return {tid: {"samples": n, "correct": c,
+    counted = at_target(counts, target_n)
+    return {tid: {"samples": n, "missing": counted[tid][0] - n, "correct": c,
                   "distinct_candidates": records.get(tid, {}).get("distinct_keys"),
                   "distinct_outputs": records.get(tid, {}).get("distinct_outputs"),
                   "tokens": records.get(tid, {}).get("tokens")}
@@ -112,7 +163,7 @@ def time_split(chunks: list[dict], wall_s: float) -> dict[str, float]:
     }
 
 
-def verifier_quality(samples: list[dict], task_ids: list[str]) -> dict[str, Any] | None:
+def verifier_quality(samples: list[dict], task_ids: list[str], target_n: int | None = None) -> dict[str, Any] | None:
     """The selector-visible verifier against ground truth (only when they differ, i.e. a run
     with an oracle): false-positive rate per sample, estimated on held-out tasks (Inference
     Scaling fLaws), and the N beyond which resampling stops paying at that rate."""
@@ -124,8 +175,8 @@ def verifier_quality(samples: list[dict], task_ids: list[str]) -> dict[str, Any]
     right = [s for s in samples if s["passed"] and s["task_id"] in held]
     fp_rate = sum(bool(s.get("verifier_passed")) for s in wrong) / len(wrong) if wrong else 0.0
     counts = per_task_counts(samples, task_ids)
-    per_task_p = [c / n for n, c in counts.values() if n]
-    recommendation = recommend_n(coverage(counts), fp_rate, per_task_p=per_task_p)
+    per_task_p = [c / n for n, c in at_target(counts, target_n).values() if n]
+    recommendation = recommend_n(coverage(counts, target_n), fp_rate, per_task_p=per_task_p)
     return {"held_out_tasks": len(held_out), "false_positive_rate": fp_rate,
             "true_positive_rate": sum(bool(s.get("verifier_passed")) for s in right) / len(right) if right else None,
             "recommended_n": recommendation.n, "accuracy_ceiling": recommendation.ceiling,
@@ -133,25 +184,29 @@ def verifier_quality(samples: list[dict], task_ids: list[str]) -> dict[str, Any]
 
 
 def summarise(task_ids: list[str], samples: list[dict], selections: list[dict], errors: list[dict],
-              chunks: list[dict], wall_s: float, task_records: list[dict] = ()) -> dict[str, Any]:
+              chunks: list[dict], wall_s: float, task_records: list[dict] = (),
+              target_n: int | None = None) -> dict[str, Any]:
+    """`target_n`: samples wanted per task (runner.target_samples); every task counts at it."""
     counts = per_task_counts(samples, task_ids)
-    curve = coverage(counts)
+    target_n = target_of(counts, target_n)
+    curve = coverage(counts, target_n)
     picks = [Selection.model_validate({k: v for k, v in s.items() if k != "key"}) for s in selections]
-    n_max = max(curve) if curve else 0
-    per_task_p = [c / n for n, c in counts.values() if n]
+    per_task_p = [c / n for n, c in at_target(counts, target_n).values() if n]
     return {
         "tasks": len(task_ids),
         "samples": len(samples),
+        "target_samples_per_task": target_n,
+        **sample_accounting(samples, errors, selections, task_ids, target_n),
         "errors": len(errors),
         "errors_by_kind": dict(Counter(e.get("kind", "?") for e in errors)),
         "tokens": sum(s["trajectory"]["completion"]["completion_tokens"] for s in samples),
-        "pass_at_k": {k: curve[k] for k in curve_points(n_max)} if curve else {},
+        "pass_at_k": {k: curve[k] for k in curve_points(target_n)} if curve else {},
         "coverage_curve": curve,
-        "selectors": selector_report(picks, counts) if picks else {},
+        "selectors": selector_report(with_abstentions(picks, task_ids), counts) if picks else {},
         "diversity": diversity_summary(samples, task_records),
-        "per_task": per_task_table(counts, list(task_records)),
+        "per_task": per_task_table(counts, list(task_records), target_n),
         "early_stop": early_stop_savings(samples),
         "recommended_n": recommend_n(curve, 0.0, per_task_p=per_task_p).__dict__ if curve else None,
-        "verifier_vs_ground_truth": verifier_quality(samples, task_ids) if curve else None,
+        "verifier_vs_ground_truth": verifier_quality(samples, task_ids, target_n) if curve else None,
         "time": time_split(chunks, wall_s),
     }
