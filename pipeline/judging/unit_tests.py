@@ -15,14 +15,15 @@ or environment.
 """
 from __future__ import annotations
 
-import json
+import ast
 
 from pipeline.core.types import Candidate, ExecutionResult, Peer, Task, Verdict
-from pipeline.judging.harness import CANDIDATE_SOURCE, HARNESS_SOURCE, WIRE_SOURCE
+from pipeline.judging.harness import CANDIDATE_SOURCE, HARNESS_SOURCE, WIRE_SOURCE, wire
 from pipeline.judging.sandboxed import Execute, execute_safely, judge_each_in_sandbox, stderr_tail
 
 HARNESS_CMD = ["python3", "-E", "-s", "ttc_harness.py"]  # no PYTHON* variables, no user site
 CANDIDATE_CMD = ["python3", "ttc_candidate.py"]  # as a plain `python3` would run the candidate
+REPORT_PREFIX = "ttc-harness-report "
 
 
 def test_spec(task: Task, visible_only: bool = False) -> dict:
@@ -43,11 +44,14 @@ def test_spec(task: Task, visible_only: bool = False) -> dict:
 
 
 def harness_report(stdout: str) -> dict | None:
-    """The harness's report: the last line of its stdout, if it is one."""
+    """The harness's report: the last line of its stdout, if it is one (only the harness can
+    write there; the tests' prints go to its stderr)."""
     lines = stdout.strip().splitlines()
+    if not lines or not lines[-1].startswith(REPORT_PREFIX):
+        return None
     try:
-        report = json.loads(lines[-1]) if lines else None
-    except ValueError:
+        report = ast.literal_eval(lines[-1][len(REPORT_PREFIX):])
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
         return None
     return report if isinstance(report, dict) and report.get("ttc_harness") == 1 else None
 
@@ -88,7 +92,7 @@ class UnitTestVerifier:
 
     def _run_one(self, task: Task, spec: dict, candidate: Candidate) -> Verdict:
         harness_files = {**task.files, "ttc_harness.py": HARNESS_SOURCE, "ttc_wire.py": WIRE_SOURCE,
-                         "harness_spec.json": json.dumps({**spec, "timeout_s": self.timeout_s})}
+                         "harness_spec.bin": wire.encode({**spec, "timeout_s": float(self.timeout_s)})}
         peer = Peer(cmd=CANDIDATE_CMD, files={**task.files, "solution.py": candidate.content,
                                               "ttc_candidate.py": CANDIDATE_SOURCE, "ttc_wire.py": WIRE_SOURCE})
         result = execute_safely(self.execute, HARNESS_CMD, harness_files, self.timeout_s, peer=peer)

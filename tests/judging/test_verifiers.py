@@ -52,7 +52,7 @@ def test_subprocess_executor_reports_exit_output_and_kills_on_timeout():
 
 def test_unit_tests_pass_fail_crash_and_timeout():
     contents = [GOOD, BAD, "def add(a, b) return", "import time\ntime.sleep(30)\n"]
-    verdicts = UnitTestVerifier(subprocess_executor, timeout_s=2).verify(ADD_TASK, cands(ADD_TASK, contents))
+    verdicts = UnitTestVerifier(subprocess_executor, timeout_s=4).verify(ADD_TASK, cands(ADD_TASK, contents))
     assert [v.passed for v in verdicts] == [True, False, False, False]
     assert [v.score for v in verdicts] == [1.0, 0.0, 0.0, 0.0]
     assert verdicts[1].details["failure"].startswith("AssertionError")

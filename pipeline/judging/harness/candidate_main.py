@@ -6,9 +6,7 @@ process and may rewrite any of it. The harness decodes every reply strictly and 
 objects, so the worst a rewrite can do is send wrong plain data or none.
 """
 import os
-import socket
 import sys
-import traceback
 
 import ttc_wire as wire
 
@@ -50,39 +48,38 @@ def answer(module, request):
         return {"missing": True}
     target = getattr(module, name)
     if op == "get":
-        return {"callable": True} if callable(target) else {"ok": wire.encode(target)}
-    args, kwargs = wire.decode(request["args"]), wire.decode(request["kwargs"])
+        return {"callable": True} if callable(target) else {"ok": target}
     try:
-        value = target(*args, **kwargs)
+        value = target(*request["args"], **request["kwargs"])
     except Exception as exc:  # the candidate's exception: the harness re-raises its kind
         return {"raised": describe_exception(exc)}
-    return {"ok": wire.encode(value)}
+    return {"ok": value}
 
 
-def serve(sock, module):
+def serve(fd, module):
     while True:
         try:
-            request = wire.receive(sock)
+            request = wire.receive(fd)
         except wire.ChannelClosed:
             return
+        reply = answer(module, request)
         try:
-            reply = answer(module, request)
+            wire.send(fd, reply)
         except wire.NotPlainData as exc:
-            reply = {"not_plain": str(exc)}
-        wire.send(sock, reply)
+            wire.send(fd, {"not_plain": str(exc)})
 
 
 def main():
-    sock = socket.socket(fileno=int(os.environ["SANDBOX_PEER_FD"]))
+    fd = int(os.environ["SANDBOX_PEER_FD"])
     sys.path.insert(0, os.getcwd())
     try:
         import solution
     except BaseException as exc:  # noqa: BLE001  (SyntaxError, SystemExit, ...: the candidate's failure)
-        traceback.print_exc()
-        wire.send(sock, {"import_error": describe_exception(exc)})
+        sys.stderr.write("importing the solution failed: %s: %s\n" % tuple(describe_exception(exc)))
+        wire.send(fd, {"import_error": describe_exception(exc)})
         return
-    wire.send(sock, {"ready": True})
-    serve(sock, solution)
+    wire.send(fd, {"ready": True})
+    serve(fd, solution)
 
 
 main()

@@ -2,28 +2,31 @@
 calling the candidate's functions across the socket, and report.
 
 Runs in the sandbox as the sandbox uid in /work (mode 0700), which holds the tests, this file and
-harness_spec.json; the candidate runs beside it as another uid and reaches us only through the
-socket in $SANDBOX_PEER_FD. Standard library only.
+harness_spec.bin; the candidate runs beside it as another uid and reaches us only through the
+socket in $SANDBOX_PEER_FD. Standard library only, and no module a bare interpreter has not
+loaded beyond what ttc_wire needs (each costs every verification its import time).
 
-The report is one JSON line on the stdout we were started with; the tests' own prints go to
-stderr. It says `passed` only when the tests ran to their end, the candidate answered every call
+The report is one line on the stdout we were started with, `ttc-harness-report ` and the repr of
+a dict of plain values; the tests' own prints go to stderr. It says `passed` only when the tests ran to their end, the candidate answered every call
 with plain data, and at least one call was made. Anything else (the candidate exiting, hanging,
 answering garbage or an object that is not plain data) is recorded here, where the tests cannot
 swallow it, and fails the run whatever the tests did with the exception.
 """
 import builtins
-import json
 import os
-import socket
 import sys
 import time
-import traceback
-import types
 
 import ttc_wire as wire
 
-SPEC_FILE = "harness_spec.json"
-REPLY_MARGIN_S = 0.5  # leave time to report before the sandbox's own timeout kills us
+SPEC_FILE = "harness_spec.bin"
+REPORT_PREFIX = "ttc-harness-report "
+
+
+def reply_margin_s(timeout_s):
+    """Time kept back to report before the sandbox's own timeout kills us (our start-up, on a
+    loaded machine, already ate into it)."""
+    return min(max(0.5, 0.25 * timeout_s), 2.0)
 
 
 class CandidateBroken(BaseException):
@@ -36,25 +39,23 @@ class RemoteError(Exception):
 
 
 class Channel:
-    def __init__(self, sock, deadline):
-        self.sock, self.deadline = sock, deadline
+    def __init__(self, fd, deadline):
+        self.fd, self.deadline = fd, deadline
         self.calls, self.broken, self.timed_out = 0, None, False
 
     def request(self, message):
         if self.broken:
             raise CandidateBroken(self.broken)
-        self.sock.settimeout(max(self.deadline - time.monotonic(), 0.001))
         try:
-            wire.send(self.sock, message)
-        except OSError:  # a closed peer (EPIPE, ECONNRESET) or a full socket at the deadline
+            wire.send(self.fd, message)
+        except OSError:  # a closed peer: EPIPE, ECONNRESET
             self.fail("the candidate's process exited before answering")
         return self.receive()
 
     def receive(self):
-        self.sock.settimeout(max(self.deadline - time.monotonic(), 0.001))
         try:
-            reply = wire.receive(self.sock)
-        except socket.timeout:
+            reply = wire.receive(self.fd, self.deadline, time.monotonic)
+        except wire.ChannelTimeout:
             self.timed_out = True
             self.fail("the candidate did not answer in time")
         except (OSError, wire.ChannelClosed):
@@ -72,14 +73,14 @@ class Channel:
     def value(self, reply):
         if "not_plain" in reply:
             self.fail("the candidate returned something that is not plain data: %s" % reply["not_plain"])
-        try:
-            return wire.decode(reply["ok"])
-        except (KeyError, wire.NotPlainData) as bad:
-            self.fail("garbled reply from the candidate: %s" % bad)
+        if "ok" not in reply:
+            self.fail("garbled reply from the candidate")
+        return reply["ok"]  # decoded by ttc_wire into our own builtin values already
 
     def call(self, name, args, kwargs):
+        message = {"op": "call", "name": name, "args": list(args), "kwargs": kwargs}
         try:
-            message = {"op": "call", "name": name, "args": wire.encode(list(args)), "kwargs": wire.encode(kwargs)}
+            wire.encode(message)
         except wire.NotPlainData as bad:
             raise HarnessCannotJudge("the tests pass %s to %s(): only plain data can cross" % (bad, name)) from None
         self.calls += 1
@@ -124,7 +125,7 @@ class RemoteFunction:
 def remote_module(channel):
     """A `solution` module whose functions are calls into the candidate's process and whose other
     attributes are plain-data copies of the candidate's, fetched when the tests ask for them."""
-    module = types.ModuleType("solution")
+    module = type(sys)("solution")
     names = channel.value(channel.request({"op": "names"}))
     if type(names) is not list or not all(type(n) is list and len(n) == 2 and type(n[0]) is str
                                           and n[0].isidentifier() for n in names):
@@ -190,8 +191,8 @@ def judge(spec, channel):
             return False, "the tests exited with %r" % (ended.code,), None
     except HarnessCannotJudge as cannot:
         return False, None, str(cannot)
-    except BaseException as exc:  # noqa: BLE001  (an assertion, an exception, SystemExit of the tests)
-        return False, "".join(traceback.format_exception_only(type(exc), exc)).strip()[-2000:], None
+    except BaseException as exc:  # noqa: BLE001  (an assertion, an exception of the tests)
+        return False, describe_failure(exc), None
     if channel.broken:
         return False, channel.broken, None
     if channel.calls == 0:
@@ -199,16 +200,28 @@ def judge(spec, channel):
     return True, None, None
 
 
+def describe_failure(exc):
+    """`AssertionError: message (tests, line 7)`: what traceback would say, without importing it."""
+    text = type(exc).__name__ + (": %s" % exc if str(exc) else "")
+    tb, where = exc.__traceback__, ""
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename in ("tests", "test_solution.py"):
+            where = " (%s, line %d)" % (tb.tb_frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return (text + where)[-2000:]
+
+
 def main():
-    report = os.fdopen(os.dup(1), "w")
+    report = os.dup(1)
     os.dup2(2, 1)  # the tests' prints go to stderr, never into the report
-    spec = json.load(open(SPEC_FILE))
-    deadline = time.monotonic() + float(spec["timeout_s"]) - REPLY_MARGIN_S
-    channel = Channel(socket.socket(fileno=int(os.environ["SANDBOX_PEER_FD"])), deadline)
+    with open(SPEC_FILE, "rb") as f:
+        spec = wire.decode(f.read())
+    deadline = time.monotonic() + float(spec["timeout_s"]) - reply_margin_s(float(spec["timeout_s"]))
+    channel = Channel(int(os.environ["SANDBOX_PEER_FD"]), deadline)
     passed, failure, error = judge(spec, channel)
-    report.write(json.dumps({"ttc_harness": 1, "passed": passed, "calls": channel.calls,
-                             "timed_out": channel.timed_out, "failure": failure, "error": error}) + "\n")
-    report.flush()
+    summary = {"ttc_harness": 1, "passed": passed, "calls": channel.calls, "timed_out": channel.timed_out,
+               "failure": failure, "error": error}
+    os.write(report, (REPORT_PREFIX + repr(summary) + "\n").encode())
     os._exit(0)  # whatever the tests left behind (threads, atexit hooks) cannot change the report
 
 
