@@ -32,7 +32,9 @@ _UNIT_WORD = "|".join(sorted(map(re.escape, _UNIT_WORDS), key=len, reverse=True)
 _POWER = r"(?:\^\{?[23]\}?)?"
 _TRAILING_UNIT = re.compile(rf"\s*\\text\{{\s*([^{{}}]+?)\s*\}}{_POWER}$|\s+((?:{_UNIT_WORD}){_POWER}(?:\s+(?:{_UNIT_WORD}))*)$"
                             rf"|\s*\\(?:,|;|\s)\s*((?:{_UNIT_WORD}){_POWER})$")
-_TRAILING_WORDS = re.compile(r"\s+([A-Za-z]{2,}(?:\s+[A-Za-z]+)*)$")
+# Words that qualify a number rather than name its unit ("3 or more" is not 3).
+QUALIFIERS = r"(?!.*\b(?:or|and|not|no|more|less|than|least|most|fewer|greater|only|except|but)\b)"
+_TRAILING_WORDS = re.compile(rf"\s+{QUALIFIERS}([A-Za-z]{{2,}}(?:\s+[A-Za-z]+)*)$", re.IGNORECASE)
 _DEGREE_MARKS = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\s+degrees?)$")
 _PERCENT_MARKS = re.compile(r"\s*(?:\\%|%|\s+percent)$")
 _DOLLAR_PREFIX = re.compile(r"^\\?\$\s*")
@@ -131,6 +133,8 @@ def _next_argument(text: str, at: int) -> tuple[str | None, int]:
         if name.group() == "\\sqrt":
             inner, end = _next_argument(text, end)
             return (f"\\sqrt{{{inner}}}", end) if inner is not None else (None, at)
+        if name.group() in ("\\frac", "\\dfrac", "\\tfrac", "\\binom"):
+            return None, at  # "\\frac\\frac12 3" is not shorthand we can spell out: leave it
         return name.group(), end
     return text[at], at + 1
 

@@ -67,11 +67,19 @@ def match_value(given: str, wanted: str) -> tuple[bool, str]:
     collections = split_collection(given), split_collection(wanted)
     if all(collections) and collections[0][0] == collections[1][0]:
         return _members_match(collections[0][1], collections[1][1]), f"{collections[1][0]} members"
+    lone = _lone_member(collections[0]), _lone_member(collections[1])
+    if (lone[0] is None) != (lone[1] is None) and not all(collections):  # {a} against a
+        return match_quantity(lone[0] or given, lone[1] or wanted)[0], "one-member set"
     if normalise_answer(given) == normalise_answer(wanted):
         return True, "normaliser"
     if math_verify_equal(wanted, given):
         return True, "math-verify"
     return False, "no match"
+
+
+def _lone_member(collection: tuple[str, list[str]] | None) -> str | None:
+    kind, members = collection or ("", [])
+    return members[0] if kind == "set" and len(members) == 1 else None
 
 
 def _number(text: str):
@@ -82,9 +90,12 @@ def _number(text: str):
 
 
 def _members_match(given: list[str], wanted: list[str]) -> bool:
-    """A pairing of equal members, any order (a multiset: {1,1,2} != {1,2})."""
+    """A pairing of equal members, any order (a multiset: {1,1,2} != {1,2}); in order when the
+    reference names each member ("x=1, y=2") and the candidate names none ("1, 2")."""
     if len(given) != len(wanted):
         return False
+    if all(map(_NAMED_VALUE.match, wanted)) and not any(map(_NAMED_VALUE.match, given)):
+        return all(_member_equal(g, w) for g, w in zip(given, wanted))
     unmatched = list(wanted)
     for member in given:
         partner = next((w for w in unmatched if _member_equal(member, w)), None)

@@ -23,6 +23,7 @@ _GREEK = set("alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta 
              "rho sigma tau upsilon phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Phi Psi Omega".split())
 _CONSTANT_LETTERS = {"e", "i"}  # may become Euler's e and the imaginary unit rather than symbols
 _TEXT_COMMAND = re.compile(r"\\(?:text|textbf|mathrm|mbox|operatorname)\{[^{}]*\}")
+_ENVIRONMENT = re.compile(r"\\(?:begin|end)\{[a-z]*\*?\}")  # \begin{pmatrix}: a name, not a word
 _COMMAND = re.compile(r"\\([A-Za-z]+)")
 _WORD = re.compile(r"[A-Za-z]{3,}")
 
@@ -55,12 +56,12 @@ def _parse(answer: str) -> list:
 
 def _readable(text: str) -> bool:
     """No words and no \\text{}: math-verify would read "Friday" as f*r*i*d*a*y."""
-    return not _TEXT_COMMAND.search(text) and not _WORD.search(_COMMAND.sub(" ", text))
+    return not _TEXT_COMMAND.search(text) and not _WORD.search(_COMMAND.sub(" ", _ENVIRONMENT.sub(" ", text)))
 
 
 def identifiers(text: str) -> set[str]:
     """Variables written in `text`: single letters outside commands, and Greek letters."""
-    text = _TEXT_COMMAND.sub(" ", text)
+    text = _ENVIRONMENT.sub(" ", _TEXT_COMMAND.sub(" ", text))
     greek = {name for name in _COMMAND.findall(text) if name in _GREEK}
     return greek | set(re.findall(r"[A-Za-z]", _COMMAND.sub(" ", text)))
 
@@ -105,9 +106,16 @@ def _value_of(value, other):
     import sympy
 
     relational = sympy.core.relational.Relational
-    if isinstance(value, sympy.Eq) and not isinstance(other, relational) and isinstance(value.lhs, sympy.Symbol):
+    if isinstance(value, sympy.Eq) and not isinstance(other, relational) and _is_name(value.lhs):
         return value.rhs
     return value
+
+
+def _is_name(expr) -> bool:
+    """x or f(x): the left side of an answer written as an assignment."""
+    import sympy
+
+    return isinstance(expr, (sympy.Symbol, sympy.core.function.AppliedUndef))
 
 
 def _sets_equal(a, b) -> bool:

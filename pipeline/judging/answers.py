@@ -31,12 +31,12 @@ from fractions import Fraction
 from pydantic import BaseModel, ConfigDict
 
 from pipeline.judging.answer_forms import brace_group as _brace_group
-from pipeline.judging.answer_forms import expand_shorthand, last_boxed
+from pipeline.judging.answer_forms import QUALIFIERS, expand_shorthand, last_boxed
 
 DEFAULT_TIMEOUT_S = 5.0
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 _SINGLE_TOKEN_SCRIPT = re.compile(r"([\^_])\{(\w)\}")
-_TRAILING_UNIT = re.compile(r"^([+-]?[\d.,]+(?:/\d+)?)\s+[A-Za-z]{2,}(?:\s+[A-Za-z]+)*\.?$")
+_TRAILING_UNIT = re.compile(rf"^([+-]?[\d.,]+(?:/\d+)?)\s+{QUALIFIERS}[A-Za-z]{{2,}}(?:\s+[A-Za-z]+)*\.?$", re.IGNORECASE)
 _ATOM_SEPARATORS = re.compile(r"(\\cup|[\[\](),])")
 _TEXT = re.compile(r"\\(?:text|textbf|mathrm|mbox)\{([^{}]*)\}")
 _LATEX_NOISE = ("\\$", "\\left", "\\right", "\\!", "\\,", "\\;", "\\:", "\\ ", "^\\circ", "^{\\circ}", "\\%", "%", "$")
@@ -47,7 +47,7 @@ _INLINE_MATH = re.compile(r"\$([^$]+)\$|\\\((.+?)\\\)")
 _MATH_ONLY_LINE = re.compile(r"[\d\s+\-*/^_=.,()\[\]{}\\!<>|:%°']*|[^\n]*\\[A-Za-z][^\n]*")
 _WORD = re.compile(r"(?<!\\)\b[A-Za-z]{3,}\b")
 _NUMBER = re.compile(r"-?\\d?frac\{[^{}]*\}\{[^{}]*\}|[+-]?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
-_COMPLETION_HINTS = ("\n", "answer is", "####")
+_COMPLETION_HINTS = ("\n", "answer is", "answer:", "####")
 
 
 class AnswerJudgement(BaseModel):
@@ -75,12 +75,9 @@ def extract_answer(text: str) -> str | None:
     for said in (_ANSWER_IS.findall(text), _ANSWER_LINE.findall(text)):
         if said:
             return _math_delimited(said[-1].strip())
-    displays = _DISPLAY_MATH.findall(text)
-    if displays:
-        return next(part for part in displays[-1] if part).strip()
-    final_line = _final_math_line(text)
-    if final_line:
-        return final_line
+    last_math = _last_math(text)
+    if last_math:
+        return last_math
     numbers = _NUMBER.findall(text)
     return numbers[-1] if numbers else None
 
@@ -91,18 +88,21 @@ def _math_delimited(said: str) -> str:
     return next(part for part in spans[-1] if part).strip() if spans else said.strip("$ ")
 
 
-def _final_math_line(text: str) -> str | None:
-    """The last non-empty line when it is only math (inline $...$ or bare LaTeX/numbers)."""
+def _last_math(text: str) -> str | None:
+    """The final line when it is only math, or ends with inline math ("... is $x$."), unless a
+    display \\[...\\] / $$...$$ comes after it; else the last display."""
+    displays = list(_DISPLAY_MATH.finditer(text))
+    last_display = next(part for part in displays[-1].groups() if part).strip() if displays else None
     lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    if not lines:
-        return None
-    line = lines[-1].rstrip(".")
-    spans = _INLINE_MATH.fullmatch(line)
-    if spans:
-        return next(part for part in spans.groups() if part).strip()
+    if not lines or (displays and displays[-1].end() >= len(text.rstrip()) - len(lines[-1])):
+        return last_display  # the display is on the last line or after its start
+    line = lines[-1].rstrip(".").rstrip()
+    inline = list(_INLINE_MATH.finditer(line))
+    if inline and inline[-1].end() == len(line):
+        return next(part for part in inline[-1].groups() if part).strip()
     if _MATH_ONLY_LINE.fullmatch(line) and not _WORD.search(re.sub(r"\\[A-Za-z]+", "", line)) and re.search(r"\d|\\", line):
         return line
-    return None
+    return last_display
 
 
 def final_answer(text: str) -> str:
@@ -160,6 +160,8 @@ def _strip_latex(answer: str) -> str:
     text = _SINGLE_TOKEN_SCRIPT.sub(r"\1\2", text).replace("+\\infty", "\\infty")
     text = _fracs_to_slashes(text)
     text = _TRAILING_UNIT.sub(r"\1", text.strip())  # "204 minutes" -> "204"
+    if _THOUSANDS.match(text):  # before spaces go: "1, 234" is a list, "1,234" a number
+        text = text.replace(",", "")
     text = "".join(text.split()).rstrip(".")
     return _drop_variable(_strip_outer_parens(text))
 
@@ -200,14 +202,12 @@ def _frac_to_slash(num: str, den: str) -> str:
 
 
 def _drop_variable(text: str) -> str:
-    """"x=5" -> "5": a one-letter variable on the left is not part of the answer."""
+    """"x=5" -> "5", "f(x)=2x" -> "2x": a named variable or function on the left is not part of the answer."""
     left, sep, right = text.partition("=")
-    return right if sep and re.fullmatch(r"[A-Za-z]", left) else text
+    return right if sep and re.fullmatch(r"[A-Za-z](?:\([A-Za-z]\))?", left) else text
 
 
 def _as_number(text: str) -> Fraction | None:
-    if _THOUSANDS.match(text):
-        text = text.replace(",", "")
     if not re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?(/[+-]?\d+)?", text, re.IGNORECASE):
         return None
     try:
