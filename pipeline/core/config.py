@@ -81,6 +81,8 @@ class RunConfig(_Section):
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    canaries: bool = Field(True, description="judge a few known-bad candidates per task through the verifier "
+                           "(not samples); summary.json reports their pass rate, and a pass is a warning")
 
     @model_validator(mode="after")
     def _source_needs_path(self) -> "RunConfig":

@@ -156,6 +156,7 @@ class RunResult(_Model):
     samples: int
     summary: dict[str, Any] = Field(default_factory=dict)
     selections: list[Selection] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list, description="e.g. known-bad canaries the verifier passed")
 
 
 _IGNORED_TOKENS = {tokenize.COMMENT, tokenize.NL}  # what Python skips

@@ -323,6 +323,21 @@ class SelectionStep:
             self.store.append("selections", f"{state.task.id}/{selector.name}", pick.model_dump(mode="json"))
 
 
+def judge_canaries(state: TaskState, store: RunStore, verify, verifier: str) -> None:
+    """The task's known-bad candidates through the run's verifier (pipeline/judging/canaries.py);
+    stored apart from the samples, once per task (a resumed run does not judge them again)."""
+    from pipeline.judging.canaries import canaries_for
+
+    canaries = {name: c for name, c in canaries_for(state.task).items()
+                if not store.has("canaries", f"{state.task.id}/{name}")}
+    if not canaries:
+        return
+    for (name, candidate), verdict in zip(canaries.items(), verify(state.task, list(canaries.values()))):
+        store.append("canaries", f"{state.task.id}/{name}", {
+            "task_id": state.task.id, "canary": name, "verifier": verifier, "passed": verdict.accepted,
+            "error": verdict.error, "reason": verdict.details.get("failure")})
+
+
 # --- entry point ----------------------------------------------------------------------------
 
 def restore(states: list[TaskState], store: RunStore, config: RunConfig) -> int:
@@ -454,6 +469,8 @@ class Session:
         def select_task(state: TaskState) -> None:
             try:
                 select(state)
+                if config.canaries:
+                    judge_canaries(state, store, verify, config.verifier)
             except Exception as exc:  # noqa: BLE001 - a task's bad data fails that task, not the run
                 engine.record_error(Chunk(state, 0, 0), exc)
             progress.task_done()
@@ -482,6 +499,7 @@ def target_samples(config: RunConfig) -> int:
 
 
 def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_s: float) -> dict:
+    from pipeline.judging.canaries import canary_report
     from pipeline.judging.report import plot_coverage
     from pipeline.judging.summary import summarise
 
@@ -489,6 +507,7 @@ def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_
                         store.read("errors"), store.read("chunks"), wall_s, store.read("tasks"),
                         target_n=target_samples(config))
     summary["verifier_errors"] = sum(1 for v in store.read("verdicts") if v.get("error"))
+    summary["canaries"] = canary_report(store.read("canaries"))
     summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
                                                  title=f"{config.name}: {config.model.path}"))
     store.write_json("summary.json", summary)
@@ -515,4 +534,7 @@ def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | Non
         progress.close()
         session.close()
     summary = write_summary(store, config, [t.id for t in tasks], time.perf_counter() - started)
-    return RunResult(run_dir=str(store.run_dir), tasks=len(tasks), samples=summary["samples"], summary=summary)
+    from pipeline.judging.canaries import canary_warnings
+
+    return RunResult(run_dir=str(store.run_dir), tasks=len(tasks), samples=summary["samples"], summary=summary,
+                     warnings=canary_warnings(summary["canaries"]))

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-KINDS = ("samples", "verdicts", "selections", "errors", "chunks", "tasks")
+KINDS = ("samples", "verdicts", "selections", "errors", "chunks", "tasks", "canaries")
 
 
 class RunStore:

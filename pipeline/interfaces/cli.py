@@ -17,6 +17,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     except StartupError as exc:
         print(f"ttc: error: {exc}", file=sys.stderr)
         return 1
+    for warning in result.warnings:
+        print(f"ttc: warning: {warning}", file=sys.stderr)
     print(f"run directory: {result.run_dir}")
     return 0
 

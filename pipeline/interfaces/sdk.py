@@ -45,6 +45,8 @@ class BestOfN(BaseModel):
     pass_at_k: dict[int, float]
     cost: Cost
     run_dir: str
+    canaries: dict = Field(default_factory=dict, description="per verifier: known-bad canaries judged and passed")
+    warnings: list[str] = Field(default_factory=list, description="e.g. a known-bad canary that the verifier passed")
 
 
 class BestOfNRequest(BaseModel):
@@ -232,6 +234,9 @@ def _result(state, store, config: RunConfig, seconds: float) -> BestOfN:
     samples = store.read("samples")
     cost = Cost(samples=len(candidates), distinct_candidates=len({c.key for c in candidates}),
                 tokens=state.tokens, seconds=seconds)
+    from pipeline.judging.canaries import canary_report, canary_warnings
+
+    canaries = canary_report(store.read("canaries"))
     return BestOfN(best=best, candidates=scored, selection=selection,
                    pass_at_k=coverage(per_task_counts(samples, [state.task.id]), state.target), cost=cost,
-                   run_dir=str(store.run_dir))
+                   run_dir=str(store.run_dir), canaries=canaries, warnings=canary_warnings(canaries))

@@ -1,5 +1,6 @@
-"""The runner's engine without Ray: a real tiny transformers generator in-process, verification
-by local subprocess (trusted test code only). Early stopping and budgets cut work as promised."""
+"""The runner's engine without Ray: a real tiny transformers generator in-process and a verifier
+that accepts every candidate (the tiny random model writes no program a real test would pass).
+Early stopping and budgets cut work as promised."""
 import time
 
 import pytest
@@ -10,8 +11,7 @@ from pipeline.engine.runner import Engine, SelectionStep
 from pipeline.engine.store import RunStore
 from pipeline.engine.task_state import TaskState
 from pipeline.interfaces.sdk import _Quiet
-from pipeline.core.types import Task
-from pipeline.judging.verifiers import make_verifier, subprocess_executor
+from pipeline.core.types import Task, Verdict
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +32,12 @@ def engine_for(tmp_path, generate, **budget):
     config = build_config({"sampling": {"n": 16, "max_new_tokens": 8}, "budget": budget,
                            "runner": {"chunk_size": 4, "max_in_flight": 4}})
     store = RunStore(tmp_path)
-    verify = make_verifier("unit_tests", execute=subprocess_executor).verify
-    return Engine(config, store, RepeatedSampling(), [generate], verify, _Quiet()), config, store
+    return Engine(config, store, RepeatedSampling(), [generate], accept_all, _Quiet()), config, store
+
+
+def accept_all(task, candidates):
+    return [Verdict(task_id=task.id, candidate_key=c.key, verifier="unit_tests", passed=True, score=1.0)
+            for c in candidates]
 
 
 def always_passes(task_id="t"):
@@ -69,7 +73,7 @@ def test_a_crashing_verifier_is_an_error_not_a_pass_and_the_run_goes_on(tmp_path
     def broken(task, candidates):
         if task.id == "bad":
             raise RuntimeError("verifier exploded")
-        return make_verifier("unit_tests", execute=subprocess_executor).verify(task, candidates)
+        return accept_all(task, candidates)
 
     engine.verify_fn = broken
     states = [TaskState(always_passes("bad"), 8), TaskState(always_passes("good"), 8)]

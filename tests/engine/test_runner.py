@@ -43,6 +43,19 @@ def test_run_writes_a_complete_run_directory(ray_local, sandbox_image, tiny_rand
     assert provenance["model_weights_sha256"] and provenance["sandbox_image_digest"].startswith("sha256:")
 
 
+def test_every_run_judges_canaries_and_none_passes_the_harness(ray_local, sandbox_image, tiny_random_model, tmp_path):
+    result = run(load_config(ROOT / "configs/demo.yaml", overrides(tiny_random_model, tmp_path)))
+    report = result.summary["canaries"]["unit_tests"]
+    assert report["judged"] == 3 * 4 and report["passed"] == 0 and result.warnings == []
+    canaries = [json.loads(l) for l in (Path(result.run_dir) / "canaries.jsonl").read_text().splitlines()]
+    assert {c["canary"] for c in canaries} == {"early_exit", "return_none", "always_equal", "reads_files"}
+    assert all(c["reason"] or c["error"] for c in canaries)
+    samples = (Path(result.run_dir) / "samples.jsonl").read_text()
+    assert "_Anything" not in samples  # canaries are not samples
+    off = run(load_config(ROOT / "configs/demo.yaml", overrides(tiny_random_model, tmp_path / "off") + ["canaries=false"]))
+    assert off.summary["canaries"] == {}
+
+
 def test_killed_run_resumes_to_the_uninterrupted_result(ray_local, sandbox_image, tiny_random_model, tmp_path):
     whole = run(load_config(ROOT / "configs/demo.yaml", overrides(tiny_random_model, tmp_path / "whole")))
     env = {**os.environ, "RAY_ADDRESS": ""}
