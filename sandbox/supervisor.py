@@ -316,9 +316,9 @@ class ZygoteProcess:
 
     stdin_fd, stdin_data = None, b""  # the zygote hands stdin to the child itself
 
-    def __init__(self, zygote, cmd, env, stdin_data):
+    def __init__(self, zygote, cmd, env, stdin_data, uid=None, cwd=None, pass_fd=None):
         self.zygote = zygote
-        zygote.start_program(cmd, env, stdin_data)
+        zygote.start_program(cmd, env, stdin_data, uid, cwd, pass_fd)
         self.exit_fd = zygote.reply_r
         self.output_fds = (zygote.out_r, zygote.err_r)
 
@@ -472,7 +472,7 @@ def execute(req, payload, uid, zygote=None):
     oom_before = oom_kills()
     start = time.monotonic()
     try:
-        process, peer = launch_pair(req, env, uid, stdin_data) if req.get("peer") else \
+        process, peer = launch_pair(req, env, uid, stdin_data, zygote) if req.get("peer") else \
             (launch(req, env, uid, stdin_data, zygote), None)
     except OSError as exc:  # not found / not executable: the program's failure, as a shell reports it
         outs[1].add(f"sandbox: cannot execute {req['cmd'][0]!r}: {exc.strerror}\n".encode())
@@ -501,25 +501,35 @@ def execute(req, payload, uid, zygote=None):
     return (header, *blobs)
 
 
-def launch_pair(req, env, uid, stdin_data):
-    """The program and its peer (uid + 1, in PEER_DIR), joined by a socketpair and nothing else."""
+def launch_pair(req, env, uid, stdin_data, zygote=None):
+    """The program and its peer (uid + 1, in PEER_DIR), joined by a socketpair and nothing else.
+    The peer forks from the zygote when it can (it gets its end of the socket as fd 3)."""
     main_end, peer_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        peer_env = {**BASE_ENV, "HOME": PEER_DIR, PEER_FD_ENV: str(peer_end.fileno())}
-        peer = FreshProcess(req["peer"]["cmd"], peer_env, uid + 1, b"", (peer_end.fileno(),), PEER_DIR)
-        os.close(peer.stdin_fd)
+        peer = launch_peer(req["peer"]["cmd"], uid + 1, peer_end.fileno(), zygote)
         try:
             env = {**env, PEER_FD_ENV: str(main_end.fileno())}
             process = FreshProcess(req["cmd"], env, uid, stdin_data, (main_end.fileno(),))
         except OSError:
-            peer.proc.kill()
-            peer.proc.wait()
+            kill_everything(spare=zygote.pids() if zygote is not None else ())
             peer.close()
             raise
     finally:
         main_end.close()
         peer_end.close()
     return process, peer
+
+
+def launch_peer(cmd, peer_uid, fd, zygote):
+    if zygote is not None and zygote_can_run(cmd, {}, b""):
+        try:
+            env = {**BASE_ENV, "HOME": PEER_DIR, PEER_FD_ENV: str(ZYGOTE_PASSED_FD)}
+            return ZygoteProcess(zygote.ready(), cmd, env, b"", peer_uid, PEER_DIR, fd)
+        except OSError:
+            zygote.stop()  # broken: the next run starts a new one; this peer runs fresh
+    peer = FreshProcess(cmd, {**BASE_ENV, "HOME": PEER_DIR, PEER_FD_ENV: str(fd)}, peer_uid, b"", (fd,), PEER_DIR)
+    os.close(peer.stdin_fd)
+    return peer
 
 
 
@@ -547,6 +557,7 @@ ZYGOTE_COMMANDS = ("python3", "/usr/bin/python3")
 STARTUP_ENV = ("PATH", "HOME", "LANG", "LANGUAGE")  # read while the interpreter starts
 ZYGOTE_STDIN_MAX = 1 << 16  # one pipe buffer: the zygote's child writes it before it runs
 ZYGOTE_RUNS = 64  # then a new zygote, so that hash seeds do not stay the same for long
+ZYGOTE_PASSED_FD = 3  # where a zygote child finds a descriptor passed with its request
 
 
 def zygote_can_run(cmd, extra_env, stdin_data):
@@ -582,22 +593,29 @@ class Zygote:
     def start(self):
         (req_r, self.req_w), (self.reply_r, reply_w) = os.pipe(), os.pipe()
         (self.out_r, out_w), (self.err_r, err_w) = os.pipe(), os.pipe()
+        self.fd_sender, fd_receiver = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)  # SCM_RIGHTS
         try:
             self.proc = subprocess.Popen(
-                ["python3", "-c", self.source, str(self.uid), str(out_w), str(err_w)],
-                stdin=req_r, stdout=reply_w, env=BASE_ENV, pass_fds=(out_w, err_w), close_fds=True)
+                ["python3", "-c", self.source, str(self.uid), str(out_w), str(err_w), str(fd_receiver.fileno())],
+                stdin=req_r, stdout=reply_w, env=BASE_ENV, pass_fds=(out_w, err_w, fd_receiver.fileno()),
+                close_fds=True)
         finally:
             for fd in (req_r, reply_w, out_w, err_w):
                 os.close(fd)
+            fd_receiver.close()
         for fd in (self.out_r, self.err_r):
             os.set_blocking(fd, False)
         self.runs = 0
 
-    def start_program(self, cmd, env, stdin_data):
-        data = marshal.dumps((list(cmd), env, bytes(stdin_data)))
+    def start_program(self, cmd, env, stdin_data, uid=None, cwd=None, pass_fd=None):
+        """`uid` (default: the sandbox uid) and `cwd` for the child; `pass_fd` becomes its fd 3."""
+        request = (list(cmd), env, bytes(stdin_data), uid or self.uid, cwd, pass_fd is not None)
+        data = marshal.dumps(request)
         default = signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead zygote: EPIPE, not our death
         try:
             write_all(self.req_w, len(data).to_bytes(4, "big") + data)
+            if pass_fd is not None:
+                socket.send_fds(self.fd_sender, [b"f"], [pass_fd])
         finally:
             signal.signal(signal.SIGPIPE, default)
         return self.read_reply()  # the child's pid: it exists now
@@ -614,6 +632,7 @@ class Zygote:
             self.proc.wait()
         for fd in (self.req_w, self.reply_r, self.out_r, self.err_r):
             os.close(fd)
+        self.fd_sender.close()
         self.proc = None
 
 

@@ -15,7 +15,8 @@ zygote starts (the supervisor restarts it every few dozen runs), `os.getppid()` 
 user site-packages directory shipped inside the workspace (/work/.local/...) is not added to
 sys.path (we started before the files arrived).
 
-    request (fd 0): u32 length | marshal((cmd, env, stdin bytes))
+    request (fd 0): u32 length | marshal((cmd, env, stdin bytes, uid, cwd or None, passes an fd))
+    passed fd (the socket in our fourth argument, SCM_RIGHTS): the child's fd 3, when the request says so
     replies (fd 1): u32 length | marshal(child pid), then u32 length | marshal(wait status)
 """
 import sys
@@ -25,6 +26,7 @@ BASELINE_MODULES = frozenset(sys.modules)
 import gc  # noqa: E402  (after the baseline on purpose: the child forgets it)
 import marshal  # noqa: E402
 import os  # noqa: E402
+import socket  # noqa: E402  (receives passed descriptors; forgotten by the child too)
 
 
 def read_exact(n):
@@ -42,29 +44,40 @@ def send(value):
     os.write(1, len(data).to_bytes(4, "big") + data)
 
 
-def serve(uid, out_fd, err_fd):
+def serve(out_fd, err_fd, fd_channel):
     """Fork a child per request; only the child returns (with its command line)."""
     gc.freeze()  # keep the collector from touching (and copying) our pages in every child
     while True:
-        cmd, env, stdin_data = marshal.loads(read_exact(int.from_bytes(read_exact(4), "big")))
+        cmd, env, stdin_data, uid, cwd, passes_fd = marshal.loads(read_exact(int.from_bytes(read_exact(4), "big")))
+        passed = receive_fd(fd_channel) if passes_fd else None
         pid = os.fork()
         if pid == 0:
-            become_program(uid, out_fd, err_fd, env, stdin_data)
+            fd_channel.detach()  # closed below with every other descriptor; its object must not close it again
+            become_program(uid, out_fd, err_fd, env, stdin_data, cwd, passed)
             return cmd
+        if passed is not None:
+            os.close(passed)
         send(pid)
         send(os.waitpid(pid, 0)[1])
 
 
-def become_program(uid, out_fd, err_fd, env, stdin_data):
+def receive_fd(fd_channel):
+    _, fds, _, _ = socket.recv_fds(fd_channel, 1, 1)
+    return fds[0]
+
+
+def become_program(uid, out_fd, err_fd, env, stdin_data, cwd=None, passed=None):
+    if cwd is not None:
+        os.chdir(cwd)  # as root, before the uid drop: the peer's directory is 0711 for us
     os.setsid()
     with open("/proc/self/oom_score_adj", "w") as f:
         f.write("1000")  # the OOM killer's first choice, as the supervisor starts programs
     stdin_r, stdin_w = os.pipe()
     os.write(stdin_w, stdin_data)  # the supervisor sends at most one pipe buffer (64 KiB)
     os.close(stdin_w)
-    for fd, target in ((stdin_r, 0), (out_fd, 1), (err_fd, 2)):
+    for fd, target in ((stdin_r, 0), (out_fd, 1), (err_fd, 2)) + (((passed, 3),) if passed is not None else ()):
         os.dup2(fd, target)
-    os.closerange(3, 1 << 16)
+    os.closerange(3 if passed is None else 4, 1 << 16)
     os.setgroups([])
     os.setresgid(uid, uid, uid)
     os.setresuid(uid, uid, uid)
@@ -109,8 +122,8 @@ def report_uncaught(exc):
 
 
 def main():
-    uid, out_fd, err_fd = (int(arg) for arg in sys.argv[1:4])
-    cmd = serve(uid, out_fd, err_fd)
+    out_fd, err_fd, channel_fd = (int(arg) for arg in sys.argv[2:5])
+    cmd = serve(out_fd, err_fd, socket.socket(fileno=channel_fd))
     try:
         run_as_main(cmd)
     except SystemExit:

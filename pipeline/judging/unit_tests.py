@@ -21,7 +21,7 @@ from pipeline.core.types import Candidate, ExecutionResult, Peer, Task, Verdict
 from pipeline.judging.harness import CANDIDATE_SOURCE, HARNESS_SOURCE, WIRE_SOURCE, wire
 from pipeline.judging.sandboxed import Execute, execute_safely, judge_each_in_sandbox, stderr_tail
 
-HARNESS_CMD = ["python3", "-E", "-s", "ttc_harness.py"]  # no PYTHON* variables, no user site
+HARNESS_CMD = ["python3", "-E", "-s", "-S", "ttc_harness.py"]  # no PYTHON* variables, no site: stdlib only
 CANDIDATE_CMD = ["python3", "ttc_candidate.py"]  # as a plain `python3` would run the candidate
 REPORT_PREFIX = "ttc-harness-report "
 
