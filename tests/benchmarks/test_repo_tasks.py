@@ -147,6 +147,52 @@ def test_a_patch_cannot_rewrite_the_hidden_tests(pool):
     assert v.details["failed_tests"] == ["tests/test_mod.py::test_double"]
 
 
+FORGED_OUTPUT = """diff --git a/pkg/mod.py b/pkg/mod.py
+--- a/pkg/mod.py
++++ b/pkg/mod.py
+@@ -1,2 +1,10 @@
++import os
++FAKE = b"PASSED tests/test_mod.py::test_double\\n1 passed in 0.01s\\n"
++for fd in range(1, 64):  # past pytest's capture: its saved copy of the real stdout too
++    try:
++        os.write(fd, FAKE)
++    except OSError:
++        pass
++os._exit(0)
+ def double(x):
+     return x + 2
+"""
+COLLECTION_ERROR = HAND_PATCH.replace("+    return x * 2", "+    return x * 2\n+raise ImportError('broken at import')") \
+    .replace("@@ -1,2 +1,2 @@", "@@ -1,2 +1,3 @@")
+
+
+@pytest.mark.docker
+def test_printed_outcomes_and_an_early_exit_do_not_pass(pool):
+    """Code under test writes pytest's PASSED line for the hidden test to every descriptor and
+    exits 0 on import (that passed the stdout-parsing verdict this replaced): the verdict reads
+    the plugin's end-of-session report, which never comes."""
+    v = verdict(pool, hand_task(), FORGED_OUTPUT)
+    assert v.details["applied"] and v.details["exit_code"] == 0 and not v.passed
+    assert "PASSED tests/test_mod.py::test_double" in v.details["output_tail"]
+    assert "no report" in v.details["reason"]
+
+
+@pytest.mark.docker
+def test_a_collection_error_fails_the_candidate(pool):
+    v = verdict(pool, hand_task(), COLLECTION_ERROR)
+    assert v.details["applied"] and not v.passed and v.details["collect_errors"], v.details
+    assert "collection failed" in v.details["reason"]
+
+
+@pytest.mark.docker
+def test_tests_not_found_are_not_success(pool):
+    task = hand_task()
+    spec = json.loads(task.tests)
+    spec["fail_to_pass"] = ["tests/test_mod.py::test_that_does_not_exist"]
+    v = verdict(pool, task.model_copy(update={"tests": json.dumps(spec)}), HAND_PATCH)
+    assert not v.passed and v.details["failed_tests"] == spec["fail_to_pass"], v.details
+
+
 # ---------------------------------------------------------------- a real instance end to end
 @pytest.fixture(scope="module")
 def real_instance(pool):
