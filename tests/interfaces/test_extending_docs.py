@@ -66,7 +66,8 @@ def run_page(page: str, tmp_path: Path, monkeypatch) -> dict:
     monkeypatch.syspath_prepend(str(modules))
     code = as_one_program([(line, b) for line, b in blocks if not MODULE_FILE.match(b)])
     assert DEMO_CLIENT in code
-    code = code.replace(DEMO_CLIENT, f'Client(config="configs/demo.yaml", runner__output_dir={str(tmp_path / "runs")!r})')
+    runs = str(tmp_path / "runs")
+    code = code.replace(DEMO_CLIENT, f'Client(config="configs/demo.yaml", runner__output_dir={runs!r})')
     registered = undo_registrations(code, monkeypatch)
     assert registered, f"{page} registers nothing"
     namespace: dict = {}
@@ -120,7 +121,8 @@ def test_a_run_time_registration_stays_in_its_process(ray_local, monkeypatch):
 
 
 def test_each_page_says_how_to_register_for_good():
-    lines = {"verifier.md": '"within_tolerance": WithinTolerance,', "selector.md": '"shortest_passing": ShortestPassing,',
+    lines = {"verifier.md": '"within_tolerance": WithinTolerance,',
+             "selector.md": '"shortest_passing": ShortestPassing,',
              "strategy.md": '"greedy_first": "agents.greedy_first:GreedyFirst",'}
     for page, line in lines.items():
         assert line in (PAGES / page).read_text(), page
