@@ -6,7 +6,7 @@ Work moves in chunks (a few samples of one task per generator call). At most
 as soon as it is generated (streaming); Ray retries calls of crashed actors; every finished
 sample and verdict is appended to the run directory, so `--resume` redoes nothing finished.
 
-Ray Core actors rather than Ray Data: for runs of this size they measured 3x faster here
+Ray Core actors rather than Ray Data: for runs of this size they started in a third of the time here
 (docs/ARCHITECTURE.md), and multi-turn agents need to call the actors from their own loop anyway.
 """
 from __future__ import annotations
