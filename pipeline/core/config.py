@@ -31,7 +31,7 @@ class TasksConfig(_Section):
 
 
 class ModelConfig(_Section):
-    backend: str = Field("hf", description="generator backend: hf, openai_compat, vllm")
+    backend: str = Field("hf", description="generator backend: hf, openai_compat, quiet_star, diffusers")
     path: str = Field("models/tiny-coder", description="local model folder, or a model name for openai_compat")
     base_url: str | None = Field(None, description="server URL (openai_compat)")
     device: Literal["auto", "cpu", "cuda"] = "auto"

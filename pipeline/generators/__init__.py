@@ -1,6 +1,7 @@
 """Generation backends behind one small protocol.
 
-A backend is imported only when chosen, so `import pipeline` never pulls torch or vLLM.
+A backend is imported only when chosen, so `import pipeline` never pulls torch.
+vLLM, SGLang, TGI or llama.cpp run as servers behind `openai_compat` (README).
 Wrapping a generator in a Ray actor is `pipeline.engine.actors`' job, not the backend's.
 """
 from __future__ import annotations
@@ -27,7 +28,6 @@ class Generator(Protocol):
 BACKENDS: dict[str, str] = {
     "hf": "pipeline.generators.hf:HFGenerator",
     "openai_compat": "pipeline.generators.openai_compat:OpenAICompatGenerator",
-    "vllm": "pipeline.generators.vllm:VLLMGenerator",
     "diffusers": "pipeline.generators.diffusion:DiffusionGenerator",
     "quiet_star": "pipeline.generators.quiet_star:QuietStarGenerator",
 }
