@@ -29,6 +29,9 @@ from pipeline.judging.answers import AnswerJudgement
 STARTUP_LIMIT_S = 120.0  # imports on a loaded machine; not part of any check's limit
 MEMORY_LIMIT_BYTES = 4 << 30  # a 10^10^10 attempt fails with MemoryError instead of swapping
 READY = "ready"
+WARM_UP = [("\\sqrt{8}", "2\\sqrt{2}"), ("1/5!", "\\frac{1}{120}"), ("(3,4)\\cup(1,2)", "(1,2)\\cup(3,4)"),
+           ("2 < x", "x > 2"), ("1", "\\sin^2 x+\\cos^2 x"), ("4i+3.0", "3+4i"),
+           ("\\begin{pmatrix}1&2\\end{pmatrix}", "\\begin{pmatrix} 1 & 2 \\end{pmatrix}")]
 _REPO_ROOT = str(Path(__file__).resolve().parents[2])
 
 
@@ -82,7 +85,10 @@ class CheckWorker:
             pass
         self.process.wait()
         for pipe in (self.process.stdin, self.process.stdout):
-            pipe.close()
+            try:
+                pipe.close()
+            except OSError:
+                pass  # unflushed input to a dead process
 
 
 class CheckPool:
@@ -157,8 +163,13 @@ def serve() -> None:
     sys.stdout = sys.stderr
     _limit_memory()
     from pipeline.judging.answer_judge import compare_answers
+    from pipeline.judging.answer_math_verify import math_verify_equal
 
-    compare_answers("\\frac{1}{2}", "0.5")  # warm up math-verify's parser before the first timed check
+    # Imports (sympy and its lazily loaded parts, math-verify, its ANTLR parser) take seconds on
+    # a loaded machine: pay them here, before READY, and not inside a check's time limit.
+    for candidate, reference in WARM_UP:
+        compare_answers(candidate, reference)
+        math_verify_equal(reference, candidate)
     protocol.write(READY + "\n")
     protocol.flush()
     for line in sys.stdin.buffer:

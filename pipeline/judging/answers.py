@@ -33,7 +33,10 @@ from pydantic import BaseModel, ConfigDict
 from pipeline.judging.answer_forms import brace_group as _brace_group
 from pipeline.judging.answer_forms import QUALIFIERS, expand_shorthand, last_boxed
 
-DEFAULT_TIMEOUT_S = 5.0
+# A check takes ~10 ms on average, p95 ~50 ms, the slowest legitimate ones ~1 s on an idle core
+# (benchmarks/results/math_answers.jsonl); 10 s leaves room for a loaded machine, and a timeout
+# is an error verdict, so a hostile answer costs at most this much of one worker.
+DEFAULT_TIMEOUT_S = 10.0
 _THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$")
 _SINGLE_TOKEN_SCRIPT = re.compile(r"([\^_])\{(\w)\}")
 _TRAILING_UNIT = re.compile(rf"^([+-]?[\d.,]+(?:/\d+)?)\s+{QUALIFIERS}[A-Za-z]{{2,}}(?:\s+[A-Za-z]+)*\.?$", re.IGNORECASE)
