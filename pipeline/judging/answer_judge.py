@@ -15,7 +15,7 @@ import re
 
 from pipeline.judging.answer_forms import PERCENT, choice_letter, expand_shorthand, split_collection, split_unit, unwrap
 from pipeline.judging.answer_math_verify import math_verify_equal
-from pipeline.judging.answers import AnswerJudgement, _as_number, _strip_latex, final_answer, normalise_answer
+from pipeline.judging.answers import AnswerJudgement, exact_number, final_answer, normalise_answer
 
 _NAMED_VALUE = re.compile(r"^\s*([A-Za-z]|\\[A-Za-z]+)\s*=\s*(.+)$", re.DOTALL)
 
@@ -56,7 +56,8 @@ def match_quantity(given: str, wanted: str) -> tuple[bool, str]:
 def _readings(value: str, unit: str | None, other_unit: str | None) -> list[str]:
     """The values a side may mean: "50%" against a plain number is 50 or 50/100."""
     if unit == PERCENT and other_unit != PERCENT:
-        return [value, f"\\frac{{{value}}}{{100}}"]
+        number = _number(value)
+        return [value, str(number / 100) if number is not None else f"\\frac{{{value}}}{{100}}"]
     return [value]
 
 
@@ -84,7 +85,7 @@ def _lone_member(collection: tuple[str, list[str]] | None) -> str | None:
 
 def _number(text: str):
     try:
-        return _as_number(_strip_latex(text))
+        return exact_number(text)
     except (ValueError, RecursionError):
         return None
 

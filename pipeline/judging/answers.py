@@ -128,6 +128,11 @@ def normalise_answer(answer: str) -> str:
     return _normalise_atom(text)
 
 
+def exact_number(answer: str) -> Fraction | None:
+    """The exact value of an answer that is a plain number ("1,000", "\\frac{3}{4}", "2.50"), else None."""
+    return _as_number(_strip_latex(answer))
+
+
 def _normalise_atom(text: str) -> str:
     if not text or _ATOM_SEPARATORS.fullmatch(text):
         return text
