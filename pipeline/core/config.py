@@ -30,13 +30,46 @@ class TasksConfig(_Section):
     seed: int = Field(0, description="seed of seeded task generators")
 
 
+# What each generator backend takes: `model.` fields and `model.options` keys (the backend's own
+# keyword options; pipeline.engine.actors.generator_options passes both). Core cannot import the
+# backends, so tests/generators/test_backends.py holds this against their signatures.
+MODEL_FIELD_OPTIONS = ("base_url", "device", "dtype", "max_batch_size")
+_LOCAL = ("device", "dtype", "max_batch_size")
+BACKEND_OPTIONS: dict[str, tuple[str, ...]] = {
+    "hf": (*_LOCAL, "memory_budget_mb", "batch_wait_ms"),
+    "openai_compat": ("base_url", "max_batch_size", "api_key_env", "timeout_s", "max_retries", "chat", "backoff_s"),
+    "quiet_star": _LOCAL,
+    "diffusers": (*_LOCAL, "steps", "eta", "guidance"),
+}
+
+
 class ModelConfig(_Section):
     backend: str = Field("hf", description="generator backend: hf, openai_compat, quiet_star, diffusers")
     path: str = Field("models/tiny-coder", description="local model folder, or a model name for openai_compat")
     base_url: str | None = Field(None, description="server URL (openai_compat)")
     device: Literal["auto", "cpu", "cuda"] = "auto"
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    max_batch_size: int = Field(64, ge=1, le=4096, description="sequences decoded together")
+    max_batch_size: int = Field(64, ge=1, le=4096, description="sequences decoded together (openai_compat: "
+                                "requests in flight)")
+    options: dict[str, Any] = Field(default_factory=dict, description="the backend's own options, see BACKEND_OPTIONS")
+
+    @model_validator(mode="after")
+    def _options_fit_backend(self) -> "ModelConfig":
+        takes = BACKEND_OPTIONS.get(self.backend)
+        if takes is None:  # a backend registered at run time: make_generator checks its name
+            return self
+        # a field at its default is not a choice (a dumped and reloaded config repeats them all)
+        chosen = [f for f in MODEL_FIELD_OPTIONS if getattr(self, f) != type(self).model_fields[f].default]
+        given = chosen + [f"options.{k}" for k in self.options]
+        allowed = [f for f in takes if f in MODEL_FIELD_OPTIONS] + [f"options.{k}" for k in takes
+                                                                    if k not in MODEL_FIELD_OPTIONS]
+        foreign = [name for name in given if name not in allowed]
+        if foreign:
+            raise ValueError(f"backend {self.backend!r} does not take {', '.join(foreign)}; it takes "
+                             f"{', '.join(allowed)}")
+        if self.backend == "openai_compat" and not self.base_url:
+            raise ValueError("backend 'openai_compat' needs base_url, e.g. http://127.0.0.1:8000/v1")
+        return self
 
 
 class SandboxConfig(_Section):

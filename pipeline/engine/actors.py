@@ -66,16 +66,21 @@ class VerifierService:
         return True
 
 
+REMOTE_BACKENDS = {"openai_compat"}  # the model runs in a server: the actor needs no GPU
+
+
 def generator_options(config: RunConfig) -> dict[str, Any]:
+    """The backend's keyword options from `model` (which ones each takes: config.BACKEND_OPTIONS)."""
     m = config.model
     if m.backend == "openai_compat":
-        return {"model": m.path, "base_url": m.base_url}
+        return {"model": m.path, "base_url": m.base_url, "concurrency": m.max_batch_size, **m.options}
     return {"model_path": resolve_model_path(m.path), "device": m.device, "dtype": m.dtype,
-            "max_batch_size": m.max_batch_size}
+            "max_batch_size": m.max_batch_size, **m.options}
 
 
 def start_generators(config: RunConfig) -> list[ray.actor.ActorHandle]:
-    has_gpu = ray.cluster_resources().get("GPU", 0) >= 1 and config.model.device != "cpu"
+    has_gpu = (ray.cluster_resources().get("GPU", 0) >= 1 and config.model.device != "cpu"
+               and config.model.backend not in REMOTE_BACKENDS)
     resources = {"num_gpus": 1, "num_cpus": 1} if has_gpu else {"num_cpus": 1}
     actor_class = ray.remote(GeneratorService).options(
         **resources, max_restarts=-1, max_task_retries=config.runner.retries,

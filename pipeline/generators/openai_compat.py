@@ -8,6 +8,7 @@ Connection errors, timeouts, 429 and 5xx are retried with exponential backoff; o
 """
 from __future__ import annotations
 
+import os
 import random
 import threading
 import time
@@ -28,8 +29,11 @@ class OpenAICompatError(RuntimeError):
 
 class OpenAICompatGenerator:
     def __init__(self, model: str, base_url: str, api_key: str | None = None, timeout_s: float = 60.0,
-                 max_retries: int = 3, concurrency: int = 8, chat: bool = False, backoff_s: float = 0.5):
+                 max_retries: int = 3, concurrency: int = 8, chat: bool = False, backoff_s: float = 0.5,
+                 api_key_env: str | None = None):
         self.model, self.chat = model, chat
+        if api_key_env:  # a config names the variable, so the key never lands in a run directory
+            api_key = api_key or _key_from_env(api_key_env)
         self.base_url = base_url.rstrip("/")
         self.timeout_s, self.max_retries, self.backoff_s = timeout_s, max_retries, backoff_s
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -130,6 +134,13 @@ class OpenAICompatGenerator:
         if not hasattr(self._local, "session"):
             self._local.session = requests.Session()
         return self._local.session
+
+
+def _key_from_env(name: str) -> str:
+    key = os.environ.get(name)
+    if not key:
+        raise OpenAICompatError(f"api_key_env names {name!r}, but that environment variable is not set")
+    return key
 
 
 def _shifted(seed: int | None, k: int) -> int | None:
