@@ -19,7 +19,7 @@ import random
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -34,6 +34,25 @@ from pipeline.core.types import Completion, SamplingParams
 # It sees only its own request's running rows; token ids are the prompt, left-padded to the
 # batch, then the generated tokens. Rows leave as they finish: keep state by content, not row.
 LogitsProcessor = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class TokenStep:
+    """A token one sample kept, reported as it is decoded (streaming, top-k logprobs).
+
+    Tokens past a stop sequence are reported too; the final Completion keeps only those before
+    it. `top` holds the request's `top_logprobs` most likely (token id, logprob) pairs."""
+
+    prompt_index: int
+    sample_index: int
+    token_id: int
+    logprob: float
+    top: tuple[tuple[int, float], ...] = ()
+
+
+# Called on the generator's worker thread: keep it quick and thread-safe. If it raises, its
+# request fails with that error and its rows leave the batch; other requests go on.
+TokenObserver = Callable[[TokenStep], None]
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin", "*.safetensors.index.json")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
@@ -125,18 +144,33 @@ class _Request:
     remaining: int
     groups: list[_Group] = field(default_factory=list)
     future: Future = field(default_factory=Future)
+    top_logprobs: int = 0
+    on_token: TokenObserver | None = None
 
     def deliver(self, prompt_index: int, sample_index: int, completion: Completion) -> None:
-        if self.future.done():  # failed earlier in another batch
+        if self.future.done():  # failed earlier in another batch, or cancelled by its caller
             return
         self.results[prompt_index][sample_index] = completion
         self.remaining -= 1
         if self.remaining == 0:
-            self.future.set_result(self.results)
+            self._settle(self.future.set_result, self.results)
 
     def fail(self, error: BaseException) -> None:
         if not self.future.done():
-            self.future.set_exception(error)
+            self._settle(self.future.set_exception, error)
+
+    def report(self, step: TokenStep) -> None:
+        try:
+            self.on_token(step)
+        except Exception as error:  # noqa: BLE001 - the observer's failure is its request's only
+            self.fail(error)
+
+    @staticmethod
+    def _settle(setter: Callable[[Any], None], value: Any) -> None:
+        try:
+            setter(value)
+        except InvalidStateError:  # the caller cancelled it between done() and here
+            pass
 
 
 @dataclass(eq=False)
@@ -201,9 +235,16 @@ class HFGenerator:
         return self.submit(prompts, params, logits_processors).result()
 
     def submit(self, prompts: list[Prompt], params: SamplingParams,
-               logits_processors: list[LogitsProcessor] | None = None) -> Future:
-        """Queue a request; the Future resolves to what `generate` returns. Checks run here."""
+               logits_processors: list[LogitsProcessor] | None = None, *,
+               top_logprobs: int = 0, on_token: TokenObserver | None = None) -> Future:
+        """Queue a request; the Future resolves to what `generate` returns. Checks run here.
+
+        `on_token` sees each kept token as it is decoded, with the `top_logprobs` most likely
+        alternatives. Cancelling the Future drops the request's rows from the decode batch."""
+        if not 0 <= top_logprobs <= self.vocab_size:
+            raise ValueError(f"top_logprobs={top_logprobs} must be between 0 and the vocabulary size {self.vocab_size}")
         request = self._plan(prompts, params, list(logits_processors or []))
+        request.top_logprobs, request.on_token = top_logprobs, on_token
         if request.remaining == 0:
             request.future.set_result([])
         else:
@@ -452,10 +493,15 @@ class _DecodeBatch:
 
     def run(self) -> list[_Row]:
         for step in range(self.steps):
-            tokens, logprobs = self._choose(step)
-            for row, token, logprob in zip(self.rows, tokens.tolist(), logprobs.tolist()):
+            tokens, logprobs, alternatives = self._choose(step)
+            for i, (row, token, logprob) in enumerate(zip(self.rows, tokens.tolist(), logprobs.tolist())):
                 row.push(token, logprob, self.gen.eos_ids)
-            active = [i for i, row in enumerate(self.rows) if row.finish is None]
+                if row.group.request.on_token is not None and token not in self.gen.eos_ids:
+                    row.group.request.report(TokenStep(row.group.prompt_index, row.sample_index,
+                                                       token, logprob, alternatives[i]))
+            # rows of a failed or cancelled request leave at once; their results are not delivered
+            active = [i for i, row in enumerate(self.rows)
+                      if row.finish is None and not row.group.request.future.done()]
             self.finished += [row for row in self.rows if row.finish is not None]
             if not active:
                 break
@@ -465,11 +511,21 @@ class _DecodeBatch:
             self.logits = self.gen.decode_step(tokens, self.mask, self.cache)
         return self.finished + [row for row in self.rows if row.finish is None]
 
-    def _choose(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _choose(self, step: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple]]:
         scores = self._apply_processors(self.logits.float())
         tokens = sample_tokens(scores, self.temperature, self.top_k, self.top_p, self.uniforms[:, step])
-        logprobs = scores.log_softmax(dim=-1).gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-        return tokens, logprobs
+        all_logprobs = scores.log_softmax(dim=-1)
+        logprobs = all_logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+        return tokens, logprobs, self._alternatives(all_logprobs)
+
+    def _alternatives(self, all_logprobs: torch.Tensor) -> list[tuple[tuple[int, float], ...]]:
+        """Per row, its request's `top_logprobs` most likely (token id, logprob); () if none asked."""
+        wanted = [row.group.request.top_logprobs for row in self.rows]
+        if not any(wanted):
+            return [()] * len(self.rows)
+        values, ids = all_logprobs.topk(max(wanted), dim=-1)
+        return [tuple(zip(row_ids[:k], row_values[:k]))
+                for row_ids, row_values, k in zip(ids.tolist(), values.tolist(), wanted)]
 
     def _apply_processors(self, scores: torch.Tensor) -> torch.Tensor:
         """Each request's processors see only its own running rows (token ids include left padding)."""
