@@ -17,7 +17,7 @@ _DELIMITERS = (("$$", "$$"), ("\\[", "\\]"), ("\\(", "\\)"), ("$", "$"))
 _CHOICE = re.compile(r"\(?\s*([A-Ea-e])\s*\)?\.?")
 _TEXT_WRAPPER = re.compile(r"\\(?:text|textbf|mathrm|mbox|mathbf)\{([^{}]*)\}")
 _SHORTHAND_COMMANDS = ("\\frac", "\\sqrt")
-_UNICODE = {"°": "^\\circ", "²": "^2", "³": "^3", "×": "\\times ", "·": "\\cdot ", "−": "-", "π": "\\pi ",
+_SPELLED_OUT = {"°": "^\\circ", "²": "^2", "³": "^3", "×": "\\times ", "·": "\\cdot ", "−": "-", "π": "\\pi ",
             "∞": "\\infty ", "√": "\\sqrt", "∪": "\\cup ", "{,}": ","}
 _NUMERIC_VALUE = re.compile(r"[+-]?(?:\d[\d,]*(?:\.\d+)?|\.\d+)(?:[eE][+-]?\d+)?")
 # Units are named, so a variable ("12 m" could be 12m) is never taken for one unless spaced.
@@ -26,14 +26,16 @@ _UNIT_WORDS = (
     "ml mL l L s sec second seconds min minute minutes h hr hrs hour hours day days week weeks year years "
     "cents cent dollar dollars units unit square cubic meter meters metre metres centimeter centimeters "
     "kilometer kilometers millimeter millimeters gram grams kilogram kilograms liter liters litre litres "
-    "mph km/h m/s people students cookies apples marbles ways times"
+    "mph km/h m/s ways times"
 ).split()
 _UNIT_WORD = "|".join(sorted(map(re.escape, _UNIT_WORDS), key=len, reverse=True))
 _POWER = r"(?:\^\{?[23]\}?)?"
 _TRAILING_UNIT = re.compile(rf"\s*\\text\{{\s*([^{{}}]+?)\s*\}}{_POWER}$|\s+((?:{_UNIT_WORD}){_POWER}(?:\s+(?:{_UNIT_WORD}))*)$"
                             rf"|\s*\\(?:,|;|\s)\s*((?:{_UNIT_WORD}){_POWER})$")
 # Words that qualify a number rather than name its unit ("3 or more" is not 3).
-QUALIFIERS = r"(?!.*\b(?:or|and|not|no|more|less|than|least|most|fewer|greater|only|except|but)\b)"
+_QUALIFIER_WORDS = r"\b(?:or|and|not|no|more|less|than|least|most|fewer|greater|only|except|but)\b"
+QUALIFIERS = rf"(?!.*{_QUALIFIER_WORDS})"
+_QUALIFIER = re.compile(_QUALIFIER_WORDS, re.IGNORECASE)
 _TRAILING_WORDS = re.compile(rf"\s+{QUALIFIERS}([A-Za-z]{{2,}}(?:\s+[A-Za-z]+)*)$", re.IGNORECASE)
 _DEGREE_MARKS = re.compile(r"\s*(?:\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|\\degree|\s+degrees?)$")
 _PERCENT_MARKS = re.compile(r"\s*(?:\\%|%|\s+percent)$")
@@ -78,7 +80,7 @@ def unwrap(answer: str) -> str:
 
 def expand_shorthand(text: str) -> str:
     """Spell out LaTeX shorthand: \\frac ab, \\sqrt2, \\dfrac, {,} thousands, unicode symbols."""
-    for symbol, latex in _UNICODE.items():
+    for symbol, latex in _SPELLED_OUT.items():
         text = text.replace(symbol, latex)
     text = text.replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     for command in _SHORTHAND_COMMANDS:
@@ -160,7 +162,7 @@ def split_unit(text: str) -> tuple[str, str | None]:
         value, unit = split_unit(dollars)
         return value, unit or DOLLARS
     found = _TRAILING_UNIT.search(text)
-    if found and _is_quantity(text[: found.start()]):
+    if found and _is_quantity(text[: found.start()]) and not _QUALIFIER.search(found.group()):
         return text[: found.start()].strip(), _canonical_unit(found.group())
     found = _TRAILING_WORDS.search(text)
     if found and _NUMERIC_VALUE.fullmatch(text[: found.start()].strip()):

@@ -426,6 +426,7 @@ HAND_WRITTEN = [
     ("B", "A, B, C, D, E", F, "every letter"), ("B", "(B) or (C)", F, "two letters"), ("4", "3 or 4", F, "two numbers"),
     ("4", "4 \\text{ or } 5", F, "two numbers, \\text"), ("4", "\\pm 4", F, "plus-minus"), ("4", "4 and 5", F, "two numbers"),
     ("3", "3 or more", F, "a qualifier, not a unit"), ("4", "4 or less", F, "a qualifier, not a unit"),
+    ("4", "4\\text{ or more}", F, "a qualifier in \\text"), ("3", "3\\text{ apples}", T, "a unit in \\text"),
     ("x=1, y=2", "2, 1", F, "named values in the wrong order"), ("x=1, y=2", "1, 2", T, "named values in order"),
     ("x=1, y=2", "y=2, x=1", T, "named values reordered"), ("x=1, y=2", "x=2, y=1", F, "named values swapped"),
     ("3", "1, 2, 3, 4, 5", F, "a list of guesses"), ("5", "x", F, "a variable"), ("5", "\\infty", F, "infinity"),
