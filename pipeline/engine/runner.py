@@ -35,7 +35,7 @@ from pipeline.core.types import Candidate, Completion, RunResult, SamplingParams
 
 SANDBOX_VERIFIERS = {"unit_tests", "visible_tests", "repo_tests"}  # verifiers that execute code
 # verifiers that hold a model: one actor each (placed by Ray, reused by later runs of a Session)
-MODEL_VERIFIERS = {"reward_model", "digit_classifier", "digit_classifier_heldout"}
+MODEL_VERIFIERS = {"reward_model", "llm_judge", "digit_classifier", "digit_classifier_heldout"}
 
 
 @dataclass

@@ -253,22 +253,26 @@ def parse_judgement(text: str) -> float | None:
 class LLMJudgeVerifier:
     """A generator reads the problem and the candidate and answers yes/no, `samples` times;
     score = fraction of yes among parsable judgements; no parsable judgement is an error.
-    `params` (when given) overrides `samples`; the template may use {prompt}, {candidate}, {reference}."""
+    `params` (when given) overrides `samples`; the template may use {prompt}, {candidate}, {reference}.
+    `chat`: the filled template goes as one user message (an instruct model's chat template)."""
 
     name = "llm_judge"
 
     def __init__(self, generator: Any, template: str = JUDGE_TEMPLATE, samples: int = 1, threshold: float = 0.5,
-                 params: SamplingParams | None = None):
-        self.generator, self.template, self.threshold = generator, template, threshold
+                 params: SamplingParams | None = None, chat: bool = False):
+        self.generator, self.template, self.threshold, self.chat = generator, template, threshold, chat
         temperature = 0.0 if samples == 1 else 1.0  # one greedy judgement, or a vote of sampled ones
         self.params = params or SamplingParams(n=samples, temperature=temperature, max_new_tokens=8, seed=0)
 
     def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
         return verify_distinct(candidates, lambda firsts: self._judge(task, firsts))
 
+    def _prompt(self, task: Task, candidate: Candidate) -> str | list[dict[str, str]]:
+        text = self.template.format(prompt=task.prompt, candidate=candidate.content, reference=task.answer or "")
+        return [{"role": "user", "content": text}] if self.chat else text
+
     def _judge(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
-        prompts = [self.template.format(prompt=task.prompt, candidate=c.content, reference=task.answer or "")
-                   for c in candidates]
+        prompts = [self._prompt(task, c) for c in candidates]
         outputs = self.generator.generate(prompts, self.params)
         return [self._verdict(task, c, [o.text for o in outs]) for c, outs in zip(candidates, outputs)]
 
@@ -281,6 +285,36 @@ class LLMJudgeVerifier:
                        details={"judgements": [t[:200] for t in texts]}, error=error)
 
 
+def llm_judge(backend: str = "hf", model_path: str | None = None, model: str | None = None,
+              base_url: str | None = None, generator_options: dict[str, Any] | None = None,
+              template: str = JUDGE_TEMPLATE, samples: int = 1, threshold: float = 0.5,
+              max_new_tokens: int = 8, chat: bool = False) -> LLMJudgeVerifier:
+    """The llm_judge verifier as a config names it (`verifier_options`): the judge's own generator,
+    built here, so in the verifier actor. A local model (`model_path`, backend hf) or a model
+    `model` served at `base_url` (backend openai_compat); `generator_options` are the backend's
+    other options (device, api_key_env, ...)."""
+    from pipeline.generators import make_generator
+
+    options = _judge_model(backend, model_path, model, base_url) | dict(generator_options or {})
+    if chat and backend == "openai_compat":
+        options.setdefault("chat", True)  # messages go to the server's chat endpoint
+    temperature = 0.0 if samples == 1 else 1.0  # one greedy judgement, or a vote of sampled ones
+    params = SamplingParams(n=samples, temperature=temperature, max_new_tokens=max_new_tokens, seed=0)
+    return LLMJudgeVerifier(make_generator(backend, **options), template, samples, threshold, params, chat)
+
+
+def _judge_model(backend: str, model_path: str | None, model: str | None, base_url: str | None) -> dict[str, Any]:
+    if backend == "openai_compat":
+        if not (model and base_url):
+            raise ValueError("llm_judge on backend 'openai_compat' needs verifier_options model (the served "
+                             "model's name) and base_url (e.g. http://127.0.0.1:8000/v1)")
+        return {"model": model, "base_url": base_url}
+    if not model_path or model or base_url:
+        raise ValueError(f"llm_judge on backend {backend!r} needs verifier_options model_path (a model folder "
+                         "or name, e.g. models/tiny-math), and no model or base_url")
+    return {"model_path": model_path}
+
+
 # --- registry ---------------------------------------------------------------------------------
 
 VERIFIERS: dict[str, Callable[..., Verifier]] = {
@@ -288,7 +322,7 @@ VERIFIERS: dict[str, Callable[..., Verifier]] = {
     "visible_tests": lambda execute, timeout_s=10.0, parallel=4: UnitTestVerifier(execute, timeout_s, parallel, True),
     "exact_answer": ExactAnswerVerifier,
     "reward_model": RewardModelVerifier,
-    "llm_judge": LLMJudgeVerifier,
+    "llm_judge": llm_judge,
     "identifier_match": IdentifierMatchVerifier,
     "digit_classifier": DigitClassifierVerifier,
     "digit_classifier_heldout": heldout_digit_classifier,
