@@ -34,6 +34,8 @@ from pipeline.core.types import Candidate, Completion, RunResult, SamplingParams
 
 
 SANDBOX_VERIFIERS = {"unit_tests", "visible_tests", "repo_tests"}  # verifiers that execute code
+FINGERPRINTING_VERIFIERS = {"unit_tests", "visible_tests"}  # can report probe outputs from their own run
+BEHAVIOUR_VOTES = {"majority_vote", "weighted_vote"}  # selectors that group code by behaviour
 # verifiers that hold a model: one actor each (placed by Ray, reused by later runs of a Session)
 MODEL_VERIFIERS = {"reward_model", "llm_judge", "digit_classifier", "digit_classifier_heldout"}
 
@@ -293,11 +295,19 @@ class SelectionStep:
 
         self.store, self.execute = store, execute
         self.selectors = [make_selector(name, **config.selector_options.get(name, {})) for name in config.selectors]
+        self.needed = bool(set(config.selectors) & BEHAVIOUR_VOTES)  # only votes read behaviour
 
     def fingerprints(self, state: TaskState) -> dict[str, str] | None:
+        """Behaviour fingerprints for votes: from the verdicts when the verifier ran the probes in
+        its own execution, else by running every distinct program once more on them."""
         task = state.task
         probes = task.metadata.get("probe_inputs")
-        if task.kind != "code" or not probes or self.execute is None:
+        if task.kind != "code" or not probes or not self.needed:
+            return None
+        from_verdicts = {key: v.details.get("fingerprint") for key, v in state.verdicts.items()}
+        if state.candidates and all(from_verdicts.get(c.key) for c in state.snapshot()):
+            return from_verdicts
+        if self.execute is None:
             return None
         from pipeline.judging.verifiers import program_outputs
 
@@ -434,6 +444,8 @@ class Session:
         deps = dict(options)
         if name in SANDBOX_VERIFIERS:
             deps["execute"] = self.execute_fn()
+        if name in FINGERPRINTING_VERIFIERS and set(self.config.selectors) & BEHAVIOUR_VOTES:
+            deps.setdefault("fingerprint", True)  # the vote's outputs come from the verdict's own execution
         return make_verifier(name, **deps).verify
 
     def verifier_actor_fn(self, name: str, options: dict):

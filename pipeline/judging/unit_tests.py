@@ -16,6 +16,7 @@ or environment.
 from __future__ import annotations
 
 import ast
+import hashlib
 
 from pipeline.core.types import Candidate, ExecutionResult, Peer, Task, Verdict
 from pipeline.judging.harness import CANDIDATE_SOURCE, HARNESS_SOURCE, WIRE_SOURCE, wire
@@ -26,7 +27,27 @@ CANDIDATE_CMD = ["python3", "ttc_candidate.py"]  # as a plain `python3` would ru
 REPORT_PREFIX = "ttc-harness-report "
 
 
-def test_spec(task: Task, visible_only: bool = False) -> dict:
+def test_spec(task: Task, visible_only: bool = False, fingerprint: bool = False) -> dict:
+    spec = tests_of(task, visible_only)
+    if fingerprint and task.metadata.get("probe_inputs") and task.entry_point:
+        spec.update(probes=probe_arguments(task.metadata["probe_inputs"]), entry_point=task.entry_point)
+    return spec
+
+
+def probe_arguments(literals: list[str]) -> list[list]:
+    """Argument lists from Python literals (a tuple is the arguments, anything else one argument);
+    a bad literal fails the task here, naming it, not inside every sandbox run."""
+    arguments = []
+    for literal in literals:
+        try:
+            value = ast.literal_eval(literal)
+        except (ValueError, SyntaxError) as bad:
+            raise ValueError(f"probe input {literal!r} is not a Python literal: {bad}") from None
+        arguments.append(list(value) if isinstance(value, tuple) else [value])
+    return arguments
+
+
+def tests_of(task: Task, visible_only: bool = False) -> dict:
     """What the harness runs for `task`: its tests and their format. `visible_only`: only the
     tests of the examples shown in the prompt (metadata["visible_tests"]), an imperfect verifier
     whose false positives are programs that overfit the examples."""
@@ -56,7 +77,8 @@ def harness_report(stdout: str) -> dict | None:
     return report if isinstance(report, dict) and report.get("ttc_harness") == 1 else None
 
 
-def verdict_from(task: Task, candidate: Candidate, verifier: str, result: ExecutionResult) -> Verdict:
+def verdict_from(task: Task, candidate: Candidate, verifier: str, result: ExecutionResult,
+                 probed: bool = False) -> Verdict:
     report = harness_report(result.stdout) if result.exit_code == 0 else None
     passed = bool(report and report.get("passed") is True and report.get("calls", 0) >= 1
                   and not (result.timed_out or result.oom or result.error))
@@ -64,6 +86,7 @@ def verdict_from(task: Task, candidate: Candidate, verifier: str, result: Execut
     if report is None and not (error or result.timed_out or result.oom):
         error = f"the harness gave no report (exit code {result.exit_code}): {stderr_tail(result.stderr, 300)!r}"
     details = {
+        "fingerprint": fingerprint(candidate, report) if probed else None,
         "exit_code": result.exit_code, "timed_out": result.timed_out or bool((report or {}).get("timed_out")),
         "oom": result.oom,
         "truncated": result.truncated, "tests_completed": passed, "calls": (report or {}).get("calls"),
@@ -75,19 +98,46 @@ def verdict_from(task: Task, candidate: Candidate, verifier: str, result: Execut
                    passed=passed, score=float(passed), details=details, error=None if passed else error)
 
 
+def fingerprint(candidate: Candidate, report: dict | None) -> str | None:
+    """A hash of the candidate's outputs on the probe inputs; a candidate that could not be asked
+    gets one of its own key, so failures never pool into a winning vote."""
+    if report is None or report.get("probe_outputs") is None:
+        return f"failed:{candidate.key}"
+    try:
+        outputs = wire.decode(bytes.fromhex(report["probe_outputs"]))
+    except (ValueError, wire.NotPlainData):
+        return f"failed:{candidate.key}"
+    return hashlib.sha256(canonical(outputs).encode()).hexdigest()[:16]
+
+
+def canonical(value) -> str:
+    """repr with sets in a fixed order (a set's repr follows the hash seed of its process)."""
+    if isinstance(value, (set, frozenset)):
+        return f"{type(value).__name__}({sorted(canonical(v) for v in value)})"
+    if isinstance(value, (list, tuple)):
+        return f"{type(value).__name__}({[canonical(v) for v in value]})"
+    if isinstance(value, dict):
+        return f"dict({sorted((canonical(k), canonical(v)) for k, v in value.items())})"
+    return repr(value)
+
+
 class UnitTestVerifier:
     """The task's tests in an isolated harness; passes only on the harness's own report."""
 
     name = "unit_tests"
 
-    def __init__(self, execute: Execute, timeout_s: float = 10.0, parallel: int = 4, visible_only: bool = False):
+    def __init__(self, execute: Execute, timeout_s: float = 10.0, parallel: int = 4, visible_only: bool = False,
+                 fingerprint: bool = False):
+        """`fingerprint`: also run the candidate on the task's probe inputs in the same execution
+        (details["fingerprint"]), for selectors that vote on behaviour."""
         self.execute, self.timeout_s, self.parallel = execute, timeout_s, parallel
-        self.visible_only = visible_only
+        self.visible_only, self.fingerprint = visible_only, fingerprint
         if visible_only:
             self.name = "visible_tests"
 
     def verify(self, task: Task, candidates: list[Candidate]) -> list[Verdict]:
-        return judge_each_in_sandbox(task, candidates, self.name, lambda t: test_spec(t, self.visible_only),
+        return judge_each_in_sandbox(task, candidates, self.name,
+                                     lambda t: test_spec(t, self.visible_only, self.fingerprint),
                                      self._run_one, self.parallel)
 
     def _run_one(self, task: Task, spec: dict, candidate: Candidate) -> Verdict:
@@ -96,4 +146,4 @@ class UnitTestVerifier:
         peer = Peer(cmd=CANDIDATE_CMD, files={**task.files, "solution.py": candidate.content,
                                               "ttc_candidate.py": CANDIDATE_SOURCE, "ttc_wire.py": WIRE_SOURCE})
         result = execute_safely(self.execute, HARNESS_CMD, harness_files, self.timeout_s, peer=peer)
-        return verdict_from(task, candidate, self.name, result)
+        return verdict_from(task, candidate, self.name, result, probed=bool(spec.get("probes")))

@@ -319,7 +319,8 @@ def _judge_model(backend: str, model_path: str | None, model: str | None, base_u
 
 VERIFIERS: dict[str, Callable[..., Verifier]] = {
     "unit_tests": UnitTestVerifier,
-    "visible_tests": lambda execute, timeout_s=10.0, parallel=4: UnitTestVerifier(execute, timeout_s, parallel, True),
+    "visible_tests": lambda execute, timeout_s=10.0, parallel=4, fingerprint=False:
+        UnitTestVerifier(execute, timeout_s, parallel, True, fingerprint),
     "exact_answer": ExactAnswerVerifier,
     "reward_model": RewardModelVerifier,
     "llm_judge": llm_judge,

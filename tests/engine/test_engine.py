@@ -88,3 +88,27 @@ def test_run_wide_sample_budget_caps_all_tasks_together(tmp_path, generate):
     states = [TaskState(always_passes("a"), 16), TaskState(always_passes("b"), 16)]
     engine.run_all(states, SelectionStep(config, store, None))
     assert sum(s.done for s in states) == 10
+
+
+def test_one_sandbox_execution_per_distinct_candidate_with_a_behaviour_vote(tmp_path, generate):
+    """Verdict and behaviour fingerprint come from the same execution: majority_vote adds none."""
+    from benchmarks.tasks.synthetic_code import make_tasks
+    from pipeline.judging.unit_tests import UnitTestVerifier
+    from pipeline.judging.verifiers import subprocess_executor
+
+    calls = []
+
+    def counting(cmd, files, timeout_s, peer=None):
+        calls.append(cmd)
+        return subprocess_executor(cmd, files, timeout_s=timeout_s, peer=peer)
+
+    config = build_config({"sampling": {"n": 8, "max_new_tokens": 16}, "selectors": ["majority_vote"],
+                           "runner": {"chunk_size": 4, "max_in_flight": 8}})
+    store = RunStore(tmp_path)
+    verify = UnitTestVerifier(counting, timeout_s=10, fingerprint=True).verify
+    engine = Engine(config, store, RepeatedSampling(), [generate], verify, _Quiet())
+    states = [TaskState(task, 8) for task in make_tasks("test", n=2)]
+    engine.run_all(states, SelectionStep(config, store, counting))
+    distinct = {s["candidate_key"] for s in store.read("samples")}
+    assert len(calls) == len(distinct) > 0
+    assert all(r["distinct_outputs"] is not None for r in store.read("tasks"))

@@ -15,7 +15,7 @@ from pipeline.judging.sandboxed import stderr_tail
 ADD_TESTS = "from solution import add\nassert add(2, 3) == 5\nassert add(-1, 1) == 0\n"
 ADD_TASK = Task(id="add", prompt="Write add(a, b).", entry_point="add", tests=ADD_TESTS)
 HUMANEVAL_TASK = Task(
-    id="HumanEval/x", prompt="def add(a, b):\n", entry_point="add", metadata={"test_format": "humaneval"},
+    id="HumanEval-x", prompt="def add(a, b):\n", entry_point="add", metadata={"test_format": "humaneval"},
     tests="METADATA = {}\n\ndef check(candidate):\n    assert candidate(2, 3) == 5\n    assert candidate(0, 0) == 0\n")
 GOOD, BAD = "def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a - b\n"
 
@@ -106,6 +106,20 @@ def test_infrastructure_failures_are_errors_not_passes():
 def test_stderr_tail_keeps_the_last_2kb():
     tail = stderr_tail("x" * 5000 + "Traceback: the end")
     assert len(tail.encode()) <= 2048 and tail.endswith("the end")
+
+
+def test_the_harness_fingerprints_behaviour_in_the_verdicts_own_execution():
+    task = ADD_TASK.model_copy(update={"metadata": {"probe_inputs": ["(1, 2)", "(5, -5)", "(0.5, {1, 2})"]}})
+    same = ["def add(a, b):\n    return a + b\n", "def add(x, y):\n    return y + x  # reordered\n"]
+    other = "def add(a, b):\n    return a - b\n"
+    execute = CountingExecutor()
+    verdicts = UnitTestVerifier(execute, fingerprint=True).verify(task, cands(task, [*same, other, "def add(:"]))
+    prints = [v.details["fingerprint"] for v in verdicts]
+    assert execute.calls == 4  # one execution each: tests and probes together
+    assert prints[0] == prints[1] != prints[2] and prints[3] == f"failed:{verdicts[3].candidate_key}"
+    assert [v.passed for v in verdicts] == [True, True, False, False]  # a failing program has a fingerprint too
+    plain = UnitTestVerifier(subprocess_executor).verify(task, cands(task, same[:1]))[0]
+    assert plain.details["fingerprint"] is None  # probes only when asked
 
 
 def test_program_outputs_fingerprint_behaviour_not_text():

@@ -41,7 +41,7 @@ class RemoteError(Exception):
 class Channel:
     def __init__(self, fd, deadline):
         self.fd, self.deadline = fd, deadline
-        self.calls, self.broken, self.timed_out = 0, None, False
+        self.calls, self.broken, self.timed_out, self.ready = 0, None, False, False
 
     def request(self, message):
         if self.broken:
@@ -174,6 +174,7 @@ def handshake(channel):
         return "importing the solution failed: %s: %s" % (name, message)
     if reply.get("ready") is not True:
         channel.fail("garbled greeting from the candidate")
+    channel.ready = True
     return None
 
 
@@ -211,6 +212,23 @@ def describe_failure(exc):
     return (text + where)[-2000:]
 
 
+def probe_outputs(spec, channel):
+    """The candidate's outputs on the task's probe inputs (majority vote over behaviour), from
+    this same execution: ["ok", value] or ["raised", exception name] per input, or None when the
+    candidate could not be asked (it broke, or never loaded)."""
+    if not spec.get("probes") or channel.broken or not channel.ready:
+        return None
+    function, outputs = RemoteFunction(channel, spec["entry_point"]), []
+    for args in spec["probes"]:
+        try:
+            outputs.append(["ok", function(*args)])
+        except CandidateBroken:
+            return None
+        except Exception as exc:  # noqa: BLE001  (the candidate's exception is its output)
+            outputs.append(["raised", type(exc).__name__])
+    return outputs
+
+
 def main():
     report = os.dup(1)
     os.dup2(2, 1)  # the tests' prints go to stderr, never into the report
@@ -219,8 +237,12 @@ def main():
     deadline = time.monotonic() + float(spec["timeout_s"]) - reply_margin_s(float(spec["timeout_s"]))
     channel = Channel(int(os.environ["SANDBOX_PEER_FD"]), deadline)
     passed, failure, error = judge(spec, channel)
-    summary = {"ttc_harness": 1, "passed": passed, "calls": channel.calls, "timed_out": channel.timed_out,
+    calls = channel.calls  # the tests' own calls, before any probe
+    outputs = probe_outputs(spec, channel)
+    summary = {"ttc_harness": 1, "passed": passed, "calls": calls, "timed_out": channel.timed_out,
                "failure": failure, "error": error}
+    if spec.get("probes"):  # plain data the candidate chose (nan, sets): ttc_wire's bytes, not a repr
+        summary["probe_outputs"] = None if outputs is None else wire.encode(outputs).hex()
     os.write(report, (REPORT_PREFIX + repr(summary) + "\n").encode())
     os._exit(0)  # whatever the tests left behind (threads, atexit hooks) cannot change the report
 
