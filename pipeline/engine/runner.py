@@ -419,20 +419,26 @@ class Session:
         return Tools(call_generator=call_generator, execute=run_in_sandbox, verify=verify)
 
     def execute_fn(self):
-        """Sandbox execution spread round-robin over the pool actors (started on first use)."""
+        """Sandbox execution sent to the pool actor with the fewest calls in flight (started on
+        first use): a slow node's pool gets fewer calls instead of an equal share of a queue."""
         import ray
 
         from pipeline.engine.actors import start_sandboxes
+        from pipeline.engine.dispatch import LeastLoaded
 
         if self._execute is None:
             self._sandboxes = start_sandboxes(self.config)
-            pools = cycle(self._sandboxes)
+            pools = LeastLoaded(self._sandboxes)
 
             def execute(cmd, files, timeout_s=None, peer=None):
-                return ray.get(next(pools).run.remote(cmd, files, b"", timeout_s, None, peer))
+                return pools.call(lambda pool: ray.get(pool.run.remote(cmd, files, b"", timeout_s, None, peer)))
 
-            self._execute = execute  # one round robin for verifiers, selection and agents
+            self._execute = execute  # one dispatcher for verifiers, selection and agents
         return self._execute
+
+    def sandbox_containers(self) -> int:
+        """Warm containers of the pools started so far."""
+        return len(self._sandboxes or []) * self.config.sandbox.pool_size
 
     def verify_fn(self, name: str, options: dict):
         from pipeline.judging.verifiers import make_verifier
@@ -510,7 +516,23 @@ def target_samples(config: RunConfig) -> int:
     return min(config.budget.max_samples_per_task or config.sampling.n, config.sampling.n)
 
 
-def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_s: float) -> dict:
+def execution_seconds(verdicts: list[dict]) -> float:
+    """Program time of the verdicts' sandbox executions (launch to kill; 0 for verifiers that run none)."""
+    return sum(float((v.get("details") or {}).get("duration_s") or 0.0) for v in verdicts)
+
+
+def where_time_went(execution_s: float, containers: int, wall_s: float, driver_cpu_s: float) -> dict:
+    """How busy the warm containers were (program time over containers x wall: file writes,
+    wipes and transfers are not counted, nor canaries' and selection's executions), and the
+    driver's CPU: the two things that bound a run whose generation is cheap."""
+    return {"sandbox_containers": containers, "sandbox_execution_s": execution_s,
+            "sandbox_busy_fraction": execution_s / (containers * wall_s) if containers and wall_s > 0 else None,
+            "driver_cpu_s": driver_cpu_s, "driver_cpu_share": driver_cpu_s / wall_s if wall_s > 0 else None}
+
+
+def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_s: float,
+                  containers: int = 0, driver_cpu_s: float = 0.0, prior_execution_s: float = 0.0) -> dict:
+    """`prior_execution_s`: execution time of verdicts a resumed run found on disk (not this run's)."""
     from pipeline.judging.canaries import canary_report
     from pipeline.judging.report import plot_coverage
     from pipeline.judging.summary import summarise
@@ -518,7 +540,10 @@ def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_
     summary = summarise(task_ids, store.read("samples"), store.read("selections"),
                         store.read("errors"), store.read("chunks"), wall_s, store.read("tasks"),
                         target_n=target_samples(config))
-    summary["verifier_errors"] = sum(1 for v in store.read("verdicts") if v.get("error"))
+    verdicts = store.read("verdicts")
+    summary["verifier_errors"] = sum(1 for v in verdicts if v.get("error"))
+    summary["time"].update(where_time_went(execution_seconds(verdicts) - prior_execution_s, containers,
+                                           wall_s, driver_cpu_s))
     summary["canaries"] = canary_report(store.read("canaries"))
     summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
                                                  title=f"{config.name}: {config.model.path}"))
@@ -531,10 +556,11 @@ def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | Non
     from pipeline.engine.progress import Progress
 
     config, store = open_run(config, resume_dir)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     tasks = load_tasks(config.tasks)
     states = [TaskState(task, target_samples(config)) for task in tasks]
     restored = restore(states, store, config)
+    prior_execution_s = execution_seconds(store.read("verdicts")) if resume_dir else 0.0
     store.write_json("provenance.json", provenance.collect(config))
     session = Session(config, ray_address)
     session.start(config)
@@ -542,10 +568,12 @@ def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | Non
                         initial_passed=sum(s.passed() for s in states))
     try:
         session.run_tasks(config, states, store, progress)
+        containers = session.sandbox_containers()
     finally:
         progress.close()
         session.close()
-    summary = write_summary(store, config, [t.id for t in tasks], time.perf_counter() - started)
+    summary = write_summary(store, config, [t.id for t in tasks], time.perf_counter() - started, containers,
+                            time.process_time() - cpu_started, prior_execution_s)
     from pipeline.judging.canaries import canary_warnings
 
     return RunResult(run_dir=str(store.run_dir), tasks=len(tasks), samples=summary["samples"], summary=summary,

@@ -39,6 +39,12 @@ def test_run_writes_a_complete_run_directory(ray_local, sandbox_image, tiny_rand
     verdicts = (run_dir / "verdicts.jsonl").read_text().splitlines()
     distinct = {json.loads(l)["candidate_key"] for l in (run_dir / "samples.jsonl").read_text().splitlines()}
     assert len(verdicts) == len(distinct)  # equal candidates judged once
+    spent = summary["time"]  # where the time went: the warm containers' busy share, the driver's CPU
+    executed = sum(json.loads(l)["details"]["duration_s"] for l in verdicts)
+    assert spent["sandbox_containers"] == 2 and spent["sandbox_execution_s"] == pytest.approx(executed)
+    assert 0 < spent["sandbox_busy_fraction"] <= 1
+    assert spent["sandbox_busy_fraction"] == pytest.approx(executed / (2 * spent["run_wall_s"]))
+    assert 0 < spent["driver_cpu_s"] and 0 < spent["driver_cpu_share"] <= os.cpu_count()
     provenance = json.loads((run_dir / "provenance.json").read_text())
     assert provenance["model_weights_sha256"] and provenance["sandbox_image_digest"].startswith("sha256:")
 
