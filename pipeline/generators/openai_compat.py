@@ -70,8 +70,9 @@ class OpenAICompatGenerator:
         choices = sorted(data.get("choices") or [], key=lambda choice: choice.get("index", 0))
         if not choices:
             raise OpenAICompatError(f"{self.base_url}{path} returned no choices: {str(data)[:300]}")
-        prompt_tokens = (data.get("usage") or {}).get("prompt_tokens", 0)
-        return [self._completion(choice, prompt_tokens, params.logprobs) for choice in choices]
+        usage = data.get("usage") or {}
+        completions = [self._completion(choice, usage.get("prompt_tokens", 0), params.logprobs) for choice in choices]
+        return _count_from_usage(completions, usage.get("completion_tokens") or 0)
 
     def _body(self, prompt: Prompt, params: SamplingParams, n: int, seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "n": n, "max_tokens": params.max_new_tokens,
@@ -141,6 +142,16 @@ def _key_from_env(name: str) -> str:
     if not key:
         raise OpenAICompatError(f"api_key_env names {name!r}, but that environment variable is not set")
     return key
+
+
+def _count_from_usage(completions: list[Completion], total: int) -> list[Completion]:
+    """Token counts from `usage` for choices that carry neither token ids nor logprobs (servers
+    that ignore `logprobs`, e.g. `transformers serve`), so budgets do not see zero tokens. The
+    total is per response: shared evenly among such choices, the remainder to the first."""
+    if not total or any(c.completion_tokens for c in completions):
+        return completions
+    share, extra = divmod(total, len(completions))
+    return [c.model_copy(update={"completion_tokens": share + (i < extra)}) for i, c in enumerate(completions)]
 
 
 def _shifted(seed: int | None, k: int) -> int | None:

@@ -82,3 +82,40 @@ def test_options_a_backend_takes_pass_and_a_dumped_config_reloads():
     remote = build_config({"model": {"backend": "openai_compat", "path": "m", "base_url": "http://127.0.0.1:8000/v1",
                                      "options": {"chat": True, "api_key_env": "MY_KEY"}}})
     assert build_config(remote.model_dump(mode="json")) == remote  # defaults repeated on disk are no choice
+
+
+def test_the_shipped_server_config_is_openai_compat_on_loopback():
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    from pipeline.core.config import load_config
+    from pipeline.engine.actors import generator_options
+
+    config = load_config(Path(__file__).resolve().parents[2] / "configs/openai_compat_server.yaml")
+    assert config.model.backend == "openai_compat" and config.model.path
+    assert urlparse(config.model.base_url).hostname == "127.0.0.1"
+    options = generator_options(config)
+    assert options["model"] == config.model.path and options["concurrency"] == config.model.max_batch_size
+    inspect.signature(backend_factory("openai_compat")).bind(**options)
+
+
+def test_api_key_env_names_the_variable_that_holds_the_key(monkeypatch):
+    from pipeline.generators.openai_compat import OpenAICompatError, OpenAICompatGenerator
+
+    monkeypatch.setenv("TTC_TEST_SERVER_KEY", "s3cret-key")
+    with OpenAICompatGenerator("m", "http://127.0.0.1:9/v1", api_key_env="TTC_TEST_SERVER_KEY") as generator:
+        assert generator.headers == {"Authorization": "Bearer s3cret-key"}
+    monkeypatch.delenv("TTC_TEST_SERVER_KEY")
+    with pytest.raises(OpenAICompatError, match="'TTC_TEST_SERVER_KEY', but that environment variable is not set"):
+        OpenAICompatGenerator("m", "http://127.0.0.1:9/v1", api_key_env="TTC_TEST_SERVER_KEY")
+
+
+def test_token_counts_come_from_usage_when_choices_carry_neither_ids_nor_logprobs():
+    from pipeline.core.types import Completion
+    from pipeline.generators.openai_compat import _count_from_usage
+
+    bare = [Completion(text="a"), Completion(text="b"), Completion(text="c")]
+    assert [c.completion_tokens for c in _count_from_usage(bare, 8)] == [3, 3, 2]  # the total is kept
+    counted = [Completion(text="a", completion_tokens=2), Completion(text="b", completion_tokens=5)]
+    assert _count_from_usage(counted, 99) == counted  # the choices' own counts win
+    assert _count_from_usage(bare, 0) == bare
