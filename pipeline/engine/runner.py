@@ -15,6 +15,7 @@ import os
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from itertools import cycle
@@ -86,10 +87,34 @@ def init_ray(address: str | None) -> None:
     address = address or os.environ.get("RAY_ADDRESS")
     if address:
         ray.init(address=address, log_to_driver=False)
-    else:  # a new local Ray even when another runs here (join one with --address); logical CPUs:
-        # enough slots for actor pools and the tasks feeding them (docs/ARCHITECTURE.md)
+        return
+    # a new local Ray even when another runs here (join one with --address), on loopback only
+    with _loopback_only():  # logical CPUs: enough slots for actor pools and the tasks feeding them (docs/ARCHITECTURE.md)
         ray.init(address="local", num_cpus=max(8, os.cpu_count() or 1), resources={"sandbox": 1},
-                 include_dashboard=False, log_to_driver=False)
+                 _node_ip_address="127.0.0.1", include_dashboard=False, dashboard_host="127.0.0.1",
+                 log_to_driver=False)
+
+
+@contextmanager
+def _loopback_only():
+    """Ray 2.60 turns 127.0.0.1 into the machine's outward address unless clustering is off, a
+    flag read once per process from RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER. Off while a local Ray
+    starts, its GCS, raylet, workers and agents bind and advertise 127.0.0.1. Restored after, so
+    a later join of a real cluster from this process advertises a reachable address again."""
+    from ray._private import ray_constants
+
+    name = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+    saved_env, saved_flag = os.environ.get(name), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[name] = "0"  # read by the processes ray.init starts
+    ray_constants.ENABLE_RAY_CLUSTER = False  # read by this one when ray was imported
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved_env
 
 
 # --- the engine -----------------------------------------------------------------------------
