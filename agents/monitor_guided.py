@@ -9,6 +9,8 @@ so it works with n-sampling: each of the n rows is constrained on its own text.
 Task fields it reads (metadata):
   repo_root   folder of the repository the file belongs to (what Jedi analyses), or
   repo_files  {relative path: text}, written to a cache folder where the generator runs;
+              without either, the task's own `files` are the repository (how an HTTP
+              request sends it: `ttc serve` refuses server paths);
   file_path   the file's path inside the repository (relative imports resolve from it);
   file_prefix the file's whole text before the completion point; the prompt may be its tail
               (a small model's context window), the monitor always sees all of it.
@@ -20,9 +22,11 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
+from typing import Literal
 
 from agents.base import Generate, Tools, candidate_content, task_params
 from agents.mgd.processor import MonitorProcessor
+from agents.options import PROCESSOR_BACKENDS, TEXT_BACKENDS, StrategyOptions, option
 from pipeline.core.types import Candidate, SamplingParams, Task, Trajectory
 
 _LEADING_IDENTIFIER = re.compile(r"[^\W\d]\w*")
@@ -41,8 +45,23 @@ def absolute_model_path(name_or_path: str) -> str:
     return str(path.resolve()) if path.exists() else str(path)
 
 
+class MonitorGuidedOptions(StrategyOptions):
+    task_kinds = ("code", "text")
+    backends = PROCESSOR_BACKENDS  # the monitor is a logits processor in the decode loop
+
+    tokenizer_path: str | None = option(None, "the generator model's folder (default: the run's model)",
+                                        server_path=True)
+    monitor: bool = option(True, "False decodes without constraint (the baseline)")
+    triggers: list[Literal["dereference", "from_import"]] = option(
+        ["dereference", "from_import"], "where the monitor constrains identifiers", min_length=1)
+
+    def needed_backends(self) -> tuple[str, ...]:
+        return self.backends if self.monitor else TEXT_BACKENDS
+
+
 class MonitorGuided:
     name = "monitor_guided"
+    Options = MonitorGuidedOptions
 
     def __init__(self, tokenizer_path: str | None = None, monitor: bool = True,
                  triggers: list[str] | tuple[str, ...] = ("dereference", "from_import"),
@@ -55,14 +74,15 @@ class MonitorGuided:
 
     def processor(self, task: Task) -> MonitorProcessor:
         meta = task.metadata
-        if not meta.get("repo_root") and not meta.get("repo_files"):
-            raise ValueError(f"task {task.id!r}: monitor_guided needs metadata['repo_root'] (a folder) "
-                             f"or metadata['repo_files'] ({{path: text}}) for the monitor to analyse")
+        repo_files = meta.get("repo_files") or (None if meta.get("repo_root") else task.files)
+        if not meta.get("repo_root") and not repo_files:
+            raise ValueError(f"task {task.id!r}: monitor_guided needs the repository: task.files "
+                             f"({{path: text}}), metadata['repo_files'] or metadata['repo_root'] (a folder)")
         context = meta.get("file_prefix") or task.prompt
         if not context.endswith(task.prompt):
             raise ValueError(f"task {task.id!r}: metadata['file_prefix'] must end with the prompt")
         return MonitorProcessor(self.tokenizer_path, task.prompt, context, meta.get("repo_root"),
-                                meta.get("file_path"), self.triggers, repo_files=meta.get("repo_files"))
+                                meta.get("file_path"), self.triggers, repo_files=repo_files)
 
     def run(self, task: Task, generate: Generate, params: SamplingParams, start_index: int = 0,
             tools: Tools | None = None) -> list[Trajectory]:

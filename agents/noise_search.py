@@ -21,11 +21,13 @@ import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal
 
 import numpy as np
+from pydantic import model_validator
 
 from agents.base import Generate, Tools
+from agents.options import StrategyOptions, option
 from pipeline.core.types import Candidate, Completion, SamplingParams, Task, Trajectory
 
 # denoise(states, from_step, to_step, seed) -> (latents at to_step, images [N, H, W] uint8, nfe per image)
@@ -179,10 +181,47 @@ def verifier_score(task: Task, verify: Callable, index: int) -> Score:
     return score
 
 
+def algorithm_options(algorithm: str) -> set[str]:
+    """The keyword options of one search algorithm (after ctx and budget)."""
+    return set(list(inspect.signature(ALGORITHMS[algorithm]).parameters)[2:])
+
+
+class NoiseSearchOptions(StrategyOptions):
+    task_kinds = ("image",)
+    backends = ("diffusers",)
+    sends_prompt = False  # the prompt is a class label, not text for a language model
+
+    algorithm: Literal["random", "zero_order", "paths"] = option("random", "how the NFEs are spent")
+    nfe_budget: int = option(40, "UNet evaluations per trajectory", cap="max_nfe_budget", ge=1, le=10_000_000)
+    steps: int | None = option(None, "DDIM steps per image (None: the generator's)", ge=1, le=10_000)
+    eta: float = option(0.0, "DDIM noise", ge=0.0, le=1.0)
+    shards: int = option(1, "concurrent generator calls per batch", ge=1, le=64)
+    unconditional: bool = option(False, "sample without the class label: only the verifier steers")
+    # the algorithms' own options (zero_order: neighbours, radius; paths: keep, stride, backtrack)
+    neighbours: int | None = option(None, "zero_order: noises per round", ge=1, le=4096)
+    radius: float | None = option(None, "zero_order: step size", gt=0.0, le=1.0)
+    keep: int | None = option(None, "paths: paths kept per round", ge=1, le=4096)
+    stride: int | None = option(None, "paths: steps forward per round", ge=2, le=10_000)
+    backtrack: int | None = option(None, "paths: steps re-noised per round", ge=1, le=10_000)
+
+    @model_validator(mode="after")
+    def _options_of_the_algorithm(self) -> "NoiseSearchOptions":
+        extras = {"neighbours", "radius", "keep", "stride", "backtrack"}
+        given = {name for name in extras & self.model_fields_set if getattr(self, name) is not None}
+        if given - algorithm_options(self.algorithm):
+            raise ValueError(f"algorithm {self.algorithm!r} takes options {sorted(algorithm_options(self.algorithm))}, "
+                             f"not {sorted(given - algorithm_options(self.algorithm))}")
+        return self
+
+    def worst_case_tokens(self, n: int, max_new_tokens: int, chunk_size: int | None = None) -> int:
+        return 0  # images: its cost is NFEs, capped by nfe_budget
+
+
 class NoiseSearch:
     """Agent: per trajectory, one search with `nfe_budget` NFEs; the best image is the candidate."""
 
     name = "noise_search"
+    Options = NoiseSearchOptions
 
     def __init__(self, algorithm: str = "random", nfe_budget: int = 40, steps: int | None = None, eta: float = 0.0,
                  shards: int = 1, unconditional: bool = False, **options: Any):
@@ -190,7 +229,7 @@ class NoiseSearch:
             raise ValueError(f"unknown noise search algorithm {algorithm!r}; valid: {', '.join(ALGORITHMS)}")
         if nfe_budget < 1:
             raise ValueError(f"nfe_budget {nfe_budget} must be at least 1")
-        allowed = set(list(inspect.signature(ALGORITHMS[algorithm]).parameters)[2:])
+        allowed = algorithm_options(algorithm)
         if set(options) - allowed:
             raise ValueError(f"noise_search algorithm {algorithm!r} takes options {sorted(allowed)}, "
                              f"not {sorted(set(options) - allowed)}")

@@ -8,7 +8,12 @@ from __future__ import annotations
 import time
 
 from agents.base import Generate, Tools, candidate_content, task_params, task_prompt
+from agents.options import StrategyOptions, option
 from pipeline.core.types import Candidate, SamplingParams, Task, Trajectory
+
+
+class RepeatedSamplingOptions(StrategyOptions):
+    chat: bool = option(False, "send the task's chat messages, for instruct models")
 
 
 class RepeatedSampling:
@@ -16,6 +21,7 @@ class RepeatedSampling:
     turn) so an instruct model answers inside its chat template."""
 
     name = "repeated_sampling"
+    Options = RepeatedSamplingOptions
 
     def __init__(self, chat: bool = False):
         self.chat = chat

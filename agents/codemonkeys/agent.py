@@ -17,7 +17,38 @@ from agents.codemonkeys.editing import best_attempt, editing_trajectory, try_edi
 from agents.codemonkeys.prompts import fit_edit_prompt
 from agents.codemonkeys.selection import Scored, selection_trajectory, vote
 from agents.codemonkeys.testing import regression_suite, testing_trajectory
+from agents.options import PROCESSOR_BACKENDS, StrategyOptions, option
 from pipeline.core.types import Candidate, Completion, SamplingParams, Task, Trajectory
+
+
+class CodeMonkeysOptions(StrategyOptions):
+    """See CodeMonkeys. `model_path` is not an option: the runner fills it in with the run's model."""
+
+    task_kinds = ("repo",)
+    sends_prompt = False  # its prompts are built from the repository, cut to prompt_chars
+
+    parallel: int = option(4, "editing trajectories (P)", cap="max_parallel", ge=1, le=1024)
+    turns: int = option(2, "serial turns per trajectory (T)", cap="max_turns", ge=1, le=64)
+    test_attempts: int = option(2, "reproduction tests asked for", ge=0, le=32)
+    top_k: int = option(3, "candidates the selection trajectory compares", ge=0, le=64)
+    context_chars: int = option(60_000, "budget of the selected files", ge=1, le=10_000_000)
+    window_lines: int = option(10, "lines of a file shown per edit prompt", ge=1, le=10_000)
+    model_rerank: int = option(0, "first windows the generator reranks", ge=0, le=64)
+    prompt_chars: int = option(850, "the longest prompt sent", ge=64, le=1_000_000)
+    constrained: bool = option(False, "decode edits as a choice among single-token edits")
+    regression: bool = option(True, "check edits with the repository's passing test files")
+
+    def needed_backends(self) -> tuple[str, ...]:
+        return PROCESSOR_BACKENDS if self.constrained else self.backends
+
+    def worst_case_tokens(self, n: int, max_new_tokens: int, chunk_size: int | None = None) -> int:
+        """Per chunk: max(parallel, chunk) trajectories of `turns` generations, plus the testing,
+        reranking and selection generations."""
+        size = min(chunk_size or n, n)
+        chunks = [size] * (n // size) + ([n % size] if n % size else [])
+        generations = sum(max(self.parallel, c) * self.turns + self.test_attempts + self.model_rerank + 1
+                          for c in chunks)
+        return generations * max_new_tokens
 
 
 class CodeMonkeys:
@@ -33,6 +64,7 @@ class CodeMonkeys:
     how many still pass."""
 
     name = "codemonkeys"
+    Options = CodeMonkeysOptions
 
     def __init__(self, parallel: int = 4, turns: int = 2, test_attempts: int = 2, top_k: int = 3,
                  context_chars: int = 60_000, window_lines: int = 10, model_rerank: int = 0,

@@ -16,11 +16,32 @@ from __future__ import annotations
 import time
 
 from agents.base import Generate, Tools, candidate_content, task_params
+from agents.options import StrategyOptions, option
 from pipeline.core.types import Candidate, SamplingParams, Task, Trajectory
+
+
+# a checkpoint's usual thought settings (ThoughtSettings in pipeline/generators/quiet_star_model.py,
+# not imported: it needs torch), counted where an option keeps the checkpoint's own
+CHECKPOINT_THOUGHTS, CHECKPOINT_THOUGHT_LENGTH = 2, 4
+
+
+class QuietStarOptions(StrategyOptions):
+    backends = ("quiet_star",)  # thoughts need the model's hidden states: decoded in that backend
+
+    n_thoughts: int | None = option(None, "thoughts per position (None: the checkpoint's)",
+                                    cap="max_n_thoughts", ge=1, le=64)
+    thought_length: int | None = option(None, "tokens per thought (None: the checkpoint's)",
+                                        cap="max_thought_length", ge=0, le=1024)
+
+    def worst_case_tokens(self, n: int, max_new_tokens: int, chunk_size: int | None = None) -> int:
+        thoughts = self.n_thoughts or CHECKPOINT_THOUGHTS
+        length = CHECKPOINT_THOUGHT_LENGTH if self.thought_length is None else self.thought_length
+        return n * max_new_tokens * (1 + thoughts * (length + 2))  # each thought adds start/end tokens
 
 
 class QuietStar:
     name = "quiet_star"
+    Options = QuietStarOptions
 
     def __init__(self, n_thoughts: int | None = None, thought_length: int | None = None):
         """None keeps the checkpoint's own setting (quiet_star.json)."""

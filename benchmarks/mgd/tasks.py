@@ -90,8 +90,9 @@ def project_tasks(name: str, root: Path, rng: random.Random, per_file: int, fits
             prefix = text[:offset]
             relative = str(path.relative_to(root))
             line = prefix.count("\n") + 1
+            task_id = f"{name}:{relative.replace('/', '.')}:{line}:{offset}"  # a task id holds no '/'
             tasks.append(Task(
-                id=f"{name}/{relative}:{line}:{offset}", kind="text", prompt=prompt_tail(prefix, fits),
+                id=task_id, kind="text", prompt=prompt_tail(prefix, fits),
                 answer=member, metadata={"repo_root": str(root), "file_path": relative, "file_prefix": prefix,
                                          "project": name, "stop": ["\n"]}))
     return tasks

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import tokenize
 from typing import Any, Literal
 
@@ -19,11 +20,16 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+TASK_ID_MAX = 128
+_TASK_ID = re.compile(r"[A-Za-z0-9._:-]+")  # ASCII only: no separators, NUL or look-alike characters
+
+
 class Task(_Model):
     """One problem. `tests` is Python test code run beside the candidate (code tasks);
     `answer` is the reference final answer (math/text tasks)."""
 
-    id: str = Field(min_length=1, description="unique id within a task set")
+    id: str = Field(min_length=1, max_length=TASK_ID_MAX, description="unique id within a task set: letters, "
+                    "digits and ._-: (no path separators: ids name files and travel in URLs and logs)")
     kind: TaskKind = Field("code", description="what a candidate is: a program or an answer")
     prompt: str = Field(min_length=1, description="what the generator is shown")
     entry_point: str | None = Field(None, description="function the tests call (code tasks)")
@@ -31,6 +37,14 @@ class Task(_Model):
     answer: str | None = Field(None, description="reference answer (math/text tasks)")
     files: dict[str, str] = Field(default_factory=dict, description="extra files for the sandbox workspace")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("id")
+    @classmethod
+    def _plain_id(cls, task_id: str) -> str:
+        if not _TASK_ID.fullmatch(task_id) or set(task_id) == {"."}:
+            raise ValueError(f"task id {task_id[:40]!r} may hold only letters, digits and '._-:' "
+                             f"(and not be only dots)")
+        return task_id
 
     @field_validator("files")
     @classmethod
