@@ -10,8 +10,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     from pipeline.engine.actors import StartupError
     from pipeline.core.config import load_config
     from pipeline.engine.runner import run
+    from pipeline.interfaces.preflight import preflight
+    from pipeline.judging.report import format_results
 
     config = load_config(args.config, args.overrides)
+    problems = preflight(config, resume_dir=args.resume, ray_address=args.address)
+    for problem in problems:  # before Ray starts or a model loads: a run that cannot work fails now
+        print(f"ttc: error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
     try:
         result = run(config, resume_dir=args.resume, ray_address=args.address)
     except StartupError as exc:
@@ -19,7 +26,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
     for warning in result.warnings:
         print(f"ttc: warning: {warning}", file=sys.stderr)
-    print(f"run directory: {result.run_dir}")
+    print(format_results(result.summary, result.warnings))
+    print(f"run directory: {result.run_dir}")  # last: scripts read the run directory from here
     return 0
 
 

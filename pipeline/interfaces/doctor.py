@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import platform
 import sys
 from dataclasses import dataclass
@@ -42,7 +43,22 @@ def check_ray() -> Check:
     return Check("ray", True, ray.__version__)
 
 
-def _docker_client():
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+DOCKER_FIX = ("start the Docker engine (as root: bash scripts/dev.sh setup, which installs docker.io "
+              "and starts dockerd); if DOCKER_HOST is set, check that it points at a live engine")
+
+
+def docker_host() -> str:
+    """Where docker-py looks for the engine: $DOCKER_HOST, else the default socket."""
+    return os.environ.get("DOCKER_HOST") or DEFAULT_DOCKER_HOST
+
+
+def image_fix(tag: str) -> str:
+    return f"ttc sandbox build-image --tag {tag}"
+
+
+def docker_client():
+    """A client of an engine that answered a ping (5 s at most: a dead socket fails at once)."""
     import docker
 
     client = docker.from_env(timeout=5)
@@ -52,20 +68,18 @@ def _docker_client():
 
 def check_docker() -> Check:
     try:
-        version = _docker_client().version().get("Version", "?")
+        version = docker_client().version().get("Version", "?")
     except Exception as exc:  # noqa: BLE001 - any failure means "engine unusable"; shown to the user
-        fix = ("start the Docker engine (as root: bash scripts/dev.sh setup, which installs docker.io "
-               "and starts dockerd); if DOCKER_HOST is set, check that it points at a live engine")
-        return Check("docker engine", False, f"{type(exc).__name__}: {str(exc)[:120]}", fix)
+        return Check("docker engine", False, f"{type(exc).__name__}: {str(exc)[:120]}", DOCKER_FIX)
     return Check("docker engine", True, f"server {version}")
 
 
 def check_image(tag: str = "ttc-sandbox:base") -> Check:
-    try:
-        image = _docker_client().images.get(tag)
+    try:  # `docker image inspect`, as the sandbox pool does before it starts containers
+        image = docker_client().api.inspect_image(tag)
     except Exception as exc:  # noqa: BLE001 - engine down or image missing, both shown
-        return Check("sandbox image", False, f"{tag}: {type(exc).__name__}", f"ttc sandbox build-image --tag {tag}")
-    return Check("sandbox image", True, f"{tag} {image.short_id}")
+        return Check("sandbox image", False, f"{tag}: {type(exc).__name__}", image_fix(tag))
+    return Check("sandbox image", True, f"{tag} {image['Id'].split(':')[-1][:12]}")
 
 
 def check_models() -> list[Check]:
