@@ -123,13 +123,23 @@ def chunk_seed(run_seed: int, task_index: int, start: int) -> int:
     return (run_seed * 1_000_003 + task_index * 10_007 + start) % (2**31)
 
 
+class RunCancelled(Exception):
+    """The run's cancel event was set: nothing more is scheduled, judged or stored."""
+
+
 class Engine:
     """Schedules chunks over actors, verifies, stores; everything Ray-specific is in the
-    `generate` and `verify` callables it is given."""
+    `generate` and `verify` callables it is given.
+
+    `cancel` (a threading.Event) stops a run: no chunk is scheduled after it is set, and a chunk
+    in flight stores nothing, checking before each generator call, before judging and before
+    storing. A call already inside an actor runs to its end (Ray cannot interrupt a threaded
+    actor's task); `run_all` returns once those have, so the caller knows the work has stopped."""
 
     def __init__(self, config: RunConfig, store: RunStore, agent, generate_fns, verify_fn, progress,
-                 on_sample=None, oracle_fn=None, tools: Tools | None = None):
+                 on_sample=None, oracle_fn=None, tools: Tools | None = None, cancel=None):
         self.config, self.store, self.agent, self.tools = config, store, agent, tools
+        self.cancel = cancel
         self.generate_fns = cycle(generate_fns)
         self.verify_fn, self.oracle_fn = verify_fn, oracle_fn  # oracle: ground truth when the verifier is not
         self.progress = progress
@@ -145,6 +155,7 @@ class Engine:
         intervals: list[tuple[float, float]] = []  # wall-clock spans inside the generator actor
 
         def timed_generate(prompts: list[str], params: SamplingParams, logits_processors=None) -> list[list[Completion]]:
+            self.stop_if_cancelled()
             completions, interval = generate(prompts, params, logits_processors)
             intervals.append(interval)
             return completions
@@ -157,12 +168,21 @@ class Engine:
         gen_s = sum(end - start for start, end in intervals)
         self.metrics.generated(len(trajectories), sum(t.completion.completion_tokens for t in trajectories), gen_s)
         candidates = [self.agent.candidate(task, t) for t in trajectories]
+        self.stop_if_cancelled()
         verdicts, exec_s = self.verify(chunk.state, candidates)
+        self.stop_if_cancelled()
         self.record(chunk, trajectories, candidates, verdicts)
         self.store.append("chunks", f"{task.id}/{chunk.start}", {
             "queue_s": started - chunk.submitted, "wall_s": time.perf_counter() - started,
             "generation_s": gen_s, "generate_call_s": generated - started, "gen_intervals": intervals,
             "execution_s": exec_s, "samples": len(candidates), "done_at": time.time()})
+
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
+
+    def stop_if_cancelled(self) -> None:
+        if self.cancelled():
+            raise RunCancelled("the run was cancelled")
 
     def timed_tools(self, intervals: list[tuple[float, float]]) -> Tools | None:
         """The tools, with generator calls timed like `generate` (strategies that decode through
@@ -172,6 +192,7 @@ class Engine:
         call = self.tools.call_generator
 
         def timed_call(method: str, *args, **kwargs):
+            self.stop_if_cancelled()
             started = time.time()
             try:
                 return call(method, *args, **kwargs)
@@ -244,7 +265,7 @@ class Engine:
         return budget.max_tokens_total is not None and sum(s.tokens for s in states) >= budget.max_tokens_total
 
     def next_chunk(self, states: list[TaskState]) -> tuple[Chunk, int] | None:
-        if self.run_budget_spent(states):
+        if self.cancelled() or self.run_budget_spent(states):
             return None
         for index, state in enumerate(states):
             if state.scheduled >= state.target or self.is_settled(state):
@@ -296,9 +317,11 @@ class Engine:
                 for future in finished:
                     chunk = running.pop(future)
                     self.metrics.in_flight(-chunk.n)
+                    if isinstance(future.exception(), RunCancelled):
+                        continue  # not an error of the task: nothing of it is kept
                     if future.exception() is not None:
                         self.record_error(chunk, future.exception())
-                    if self.task_finished(chunk.state, running):
+                    if self.task_finished(chunk.state, running) and not self.cancelled():
                         on_task_done(chunk.state)
                         self.metrics.task_done()
 
@@ -496,8 +519,9 @@ class Session:
         return lambda task, candidates: ray.get(actor.verify.remote(task, candidates))
 
     def run_tasks(self, config: RunConfig, states: list[TaskState], store: RunStore, progress,
-                  on_sample=None) -> None:
-        """Sample, verify and select every task of `states` into `store`."""
+                  on_sample=None, cancel=None) -> None:
+        """Sample, verify and select every task of `states` into `store`; `cancel` (a
+        threading.Event) stops it, and this returns once the work in flight has stopped."""
         execute = self.execute_fn() if {config.verifier, config.oracle} & SANDBOX_VERIFIERS else None
         oracle = None
         if config.oracle and config.oracle != config.verifier:
@@ -506,7 +530,7 @@ class Session:
         agent = make_agent(config.strategy, {"model_path": resolve_model_path(config.model.path)},
                            **config.strategy_options)
         engine = Engine(config, store, agent, self.generate_fns(),
-                        verify, progress, on_sample, oracle, self.tools(verify))
+                        verify, progress, on_sample, oracle, self.tools(verify), cancel)
         select = SelectionStep(config, store, execute)
 
         def select_task(state: TaskState) -> None:
@@ -522,6 +546,8 @@ class Session:
         # so the generators keep receiving work meanwhile.
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="select") as selecting:
             engine.run_all(states, lambda state: selecting.submit(select_task, state))
+        if engine.cancelled():
+            raise RunCancelled("the run was cancelled")
         for state in states:  # tasks finished entirely before a resume
             if not state.errors and not select.done(state):
                 select_task(state)

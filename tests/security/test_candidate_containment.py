@@ -30,4 +30,4 @@ def test_candidate_code_cannot_see_server_env_files_or_ray_ports(ray_local, sand
         verdict = client.verify(task, [code])[0]
     os.environ.pop("TTC_SECRET_FOR_TEST")
     assert verdict.error is None
-    assert verdict.passed, verdict.details["stderr_tail"]
+    assert verdict.passed, verdict.details
