@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from agents.options import StrategyOptions
 from pipeline.core.config import format_validation_error
 from pipeline.core.registry import lookup
+from pipeline.core.types import Task
 
 AGENTS: dict[str, str] = {
     "repeated_sampling": "agents.repeated_sampling:RepeatedSampling",
@@ -42,17 +43,18 @@ def parse_options(name: str, options: dict | None) -> StrategyOptions | None:
         raise ValueError(f"strategy {name!r}: {format_validation_error(err, 'strategy_options')}") from None
 
 
-def unfit_reason(name: str, options: StrategyOptions | None, task_kind: str, backend: str) -> str | None:
-    """Why strategy `name` cannot take a task of `task_kind` on `backend`, or None."""
+def unfit_reason(name: str, options: StrategyOptions | None, task: Task, backend: str) -> str | None:
+    """Why strategy `name` with `options` cannot take `task` on `backend`, or None."""
     if options is None:
         return None
-    if task_kind not in options.task_kinds:
-        return (f"strategy {name!r} takes tasks of kind {', '.join(options.task_kinds)}, "
-                f"not {task_kind!r}")
+    if task.kind not in options.task_kinds:
+        return f"strategy {name!r} takes tasks of kind {', '.join(options.task_kinds)}, not {task.kind!r}"
     if backend not in options.needed_backends():
         return (f"strategy {name!r} needs model.backend {' or '.join(options.needed_backends())}; "
                 f"this run's is {backend!r}")
-    return None
+    from agents.requirements import check_task  # the shared table ttc run's preflight reads too
+
+    return options.task_problem(task) or check_task(name, task)
 
 
 def make_agent(name: str, run_facts: dict | None = None, **options):

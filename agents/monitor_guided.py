@@ -58,6 +58,20 @@ class MonitorGuidedOptions(StrategyOptions):
     def needed_backends(self) -> tuple[str, ...]:
         return self.backends if self.monitor else TEXT_BACKENDS
 
+    def task_problem(self, task: Task) -> str | None:
+        return repository_problem(task) if self.monitor else None
+
+
+def repository_problem(task: Task) -> str | None:
+    """Why the monitor has nothing to analyse for `task`, or None."""
+    meta = task.metadata
+    if not (meta.get("repo_root") or meta.get("repo_files") or task.files):
+        return ("monitor_guided needs the repository: task.files ({path: text}), metadata['repo_files'] "
+                "or metadata['repo_root'] (a folder)")
+    if not (meta.get("file_prefix") or task.prompt).endswith(task.prompt):
+        return "monitor_guided needs metadata['file_prefix'] to end with the prompt"
+    return None
+
 
 class MonitorGuided:
     name = "monitor_guided"
@@ -73,16 +87,12 @@ class MonitorGuided:
         self.monitor, self.triggers = monitor, tuple(triggers)
 
     def processor(self, task: Task) -> MonitorProcessor:
+        if problem := repository_problem(task):
+            raise ValueError(f"task {task.id!r}: {problem}")
         meta = task.metadata
         repo_files = meta.get("repo_files") or (None if meta.get("repo_root") else task.files)
-        if not meta.get("repo_root") and not repo_files:
-            raise ValueError(f"task {task.id!r}: monitor_guided needs the repository: task.files "
-                             f"({{path: text}}), metadata['repo_files'] or metadata['repo_root'] (a folder)")
-        context = meta.get("file_prefix") or task.prompt
-        if not context.endswith(task.prompt):
-            raise ValueError(f"task {task.id!r}: metadata['file_prefix'] must end with the prompt")
-        return MonitorProcessor(self.tokenizer_path, task.prompt, context, meta.get("repo_root"),
-                                meta.get("file_path"), self.triggers, repo_files=repo_files)
+        return MonitorProcessor(self.tokenizer_path, task.prompt, meta.get("file_prefix") or task.prompt,
+                                meta.get("repo_root"), meta.get("file_path"), self.triggers, repo_files=repo_files)
 
     def run(self, task: Task, generate: Generate, params: SamplingParams, start_index: int = 0,
             tools: Tools | None = None) -> list[Trajectory]:

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from pipeline.core.types import Task
+
 TEXT_BACKENDS = ("hf", "vllm", "openai_compat", "quiet_star")
 # backends that run logits processors inside their decode loop (remote servers cannot)
 PROCESSOR_BACKENDS = ("hf", "quiet_star")
@@ -35,6 +37,10 @@ class StrategyOptions(BaseModel):
     def needed_backends(self) -> tuple[str, ...]:
         """Backends these options can run on (an option may narrow the class's)."""
         return self.backends
+
+    def task_problem(self, task: Task) -> str | None:
+        """Why these options cannot work on `task` beyond its kind (a missing repository, say), or None."""
+        return None
 
     def worst_case_tokens(self, n: int, max_new_tokens: int, chunk_size: int | None = None) -> int:
         """Most tokens one request of `n` samples may generate (thoughts and turns included),

@@ -93,8 +93,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from pipeline.interfaces.serve import make_settings, serve_forever
 
-    settings = make_settings(args.config, args.overrides, args.host, args.port, args.api_key_file, args.limit)
-    serve_forever(settings, args.ray_address)
+    settings = make_settings(args.config, args.overrides, args.host, args.port, args.api_key_file, args.limit,
+                             args.retention)
+    serve_forever(settings, args.ray_address)  # until SIGTERM or SIGINT; then Serve and Ray shut down
     return 0
 
 
@@ -158,6 +159,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--api-key-file", help="file holding the API key (else $TTC_API_KEY)")
     p.add_argument("--limit", action="append", metavar="KEY=VALUE",
                    help="request limits, e.g. max_n=64 (see pipeline.interfaces.serve.ServeLimits)")
+    p.add_argument("--retention", action="append", metavar="KEY=VALUE",
+                   help="how long request run directories stay, e.g. max_age_hours=6 or max_runs=100 "
+                        "(see pipeline.interfaces.sdk.RunRetention)")
     p.add_argument("--ray-address", help="Ray address (default: start or attach to a local Ray)")
     p.set_defaults(func=cmd_serve)
 

@@ -6,15 +6,22 @@
     client.verify(task, ["def f(xs):\\n    return xs\\n"])
     async for cand in client.stream(task, n=64): ...
 
-Arguments are validated before any work starts. Every call leaves a run directory under
-`output_dir`, like `ttc run`, so finished work is never lost.
+Arguments are validated before any work starts: names, the strategy's options (its `Options`
+model), whether the strategy can take the task on this backend, and whether the prompt fits the
+model's context. A run in which nothing succeeded raises `RunFailed` with its first error.
+
+Every call leaves a run directory under `output_dir`, like `ttc run`, so finished work is never
+lost; the Client prunes the ones it made (marked by RUN_MARKER) by age and count (`RunRetention`).
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import queue
+import shutil
 import threading
 import time
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -23,6 +30,28 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pipeline.core.config import ConfigError, RunConfig, build_config, format_validation_error
 from pipeline.core.registry import lookup
 from pipeline.core.types import Candidate, Selection, Task, Verdict
+
+
+RUN_MARKER = "ttc-sdk-run.json"  # in every run directory the SDK makes: only those are ever pruned
+LOCAL_MODEL_BACKENDS = ("hf", "vllm", "quiet_star")  # a folder with config.json and a tokenizer
+IDLE_S = 600  # a run directory unchanged this long belongs to no run in progress
+
+
+class RunFailed(RuntimeError):
+    """Nothing of the run succeeded: every chunk failed. `error` is the first one's
+    "Kind: message"; `run_dir` holds errors.jsonl with every traceback."""
+
+    def __init__(self, task_id: str, error: str, run_dir: str):
+        super().__init__(f"best_of_n failed for task {task_id!r}: {error} (run dir {run_dir})")
+        self.task_id, self.error, self.run_dir = task_id, error, run_dir
+
+
+class RunRetention(BaseModel):
+    """How long a Client keeps the run directories it made; a day's work by default."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_age_hours: float | None = Field(24.0, gt=0, description="unchanged longer, removed; None: no age limit")
+    max_runs: int | None = Field(1000, ge=1, description="only the newest this many are kept; None: no count limit")
 
 
 class ScoredCandidate(BaseModel):
@@ -87,13 +116,131 @@ def check_names(request: BestOfNRequest) -> None:
     lookup(SELECTORS, request.selector, "selector")
 
 
+def request_options(base: RunConfig | dict, strategy: str, strategy_options: dict | None) -> dict:
+    """The options a request runs with: its own, else the base config's when it is the base's
+    strategy (another strategy's options would not fit it), else the strategy's defaults."""
+    data = base.model_dump(mode="json") if isinstance(base, RunConfig) else base
+    if strategy_options is not None:
+        return strategy_options
+    same = data.get("strategy", "repeated_sampling") == strategy
+    return dict(data.get("strategy_options") or {}) if same else {}
+
+
+def check_fit(task: Task, config: RunConfig):
+    """The strategy's checked options; ValueError when they are invalid, when the strategy cannot
+    take this task on this backend, or when the prompt cannot fit the model's context."""
+    from agents import parse_options, unfit_reason
+
+    options = parse_options(config.strategy, config.strategy_options)
+    reason = unfit_reason(config.strategy, options, task, config.model.backend)
+    if reason is None and (options is None or options.sends_prompt):
+        reason = context_problem(task, config, bool(getattr(options, "chat", False)))
+    if reason:
+        raise ValueError(f"task {task.id!r}: {reason}")
+    return options
+
+
+def context_window(model_dir: Path) -> int | None:
+    """The model's max_position_embeddings from its config.json (its text config's, if nested)."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text())
+    except (OSError, ValueError):
+        return None  # no local config: the generator's own start-up says what is wrong
+    for section in (config, config.get("text_config") or {}):
+        for key in ("max_position_embeddings", "n_positions"):
+            if isinstance(section.get(key), int):
+                return section[key]
+    return None
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(model_dir: str):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(model_dir)
+
+
+def prompt_tokens(task: Task, model_dir: str, chat: bool) -> int:
+    """The prompt's length in tokens as the generator encodes it (in its chat template for chat)."""
+    from agents.base import task_prompt
+    from pipeline.generators.chat import check_messages, render_chat
+
+    tokenizer = _tokenizer(model_dir)
+    prompt = task_prompt(task, chat)
+    if not isinstance(prompt, str):
+        prompt = render_chat(tokenizer, check_messages(prompt))
+    return len(tokenizer(prompt)["input_ids"])
+
+
+def context_problem(task: Task, config: RunConfig, chat: bool = False) -> str | None:
+    """Why the prompt plus max_new_tokens cannot fit the model's context window, or None."""
+    from pipeline.core.model_zoo import resolve_model_path
+
+    if config.model.backend not in LOCAL_MODEL_BACKENDS:
+        return None  # a remote server knows its own window
+    model_dir = Path(resolve_model_path(config.model.path))
+    window = context_window(model_dir)
+    if window is None:
+        return None
+    used, wanted = prompt_tokens(task, str(model_dir), chat), config.sampling.max_new_tokens
+    if used + wanted > window:
+        return (f"the prompt of {used} tokens + max_new_tokens {wanted} exceeds the model's context of "
+                f"{window} tokens ({config.model.path}); shorten the prompt or lower max_new_tokens")
+    return None
+
+
+# --- run directories: marked, and pruned by age and count -----------------------------------------
+
+def new_marked_run_dir(config: RunConfig, task_id: str) -> Path:
+    from pipeline.engine.runner import new_run_dir
+
+    run_dir = new_run_dir(config)
+    (run_dir / RUN_MARKER).write_text(json.dumps({"made_by": "ttc sdk", "task_id": task_id,
+                                                  "created_at": time.time()}) + "\n")
+    return run_dir
+
+
+def marked_run_dirs(output_dir: Path) -> list[tuple[float, Path]]:
+    """(created, path) of the run directories the SDK made directly under `output_dir`, newest
+    first; nothing else there (other runs, files, links) is listed."""
+    found = []
+    for child in output_dir.iterdir() if output_dir.is_dir() else []:
+        marker = child / RUN_MARKER
+        if child.is_dir() and not child.is_symlink() and marker.is_file() and not marker.is_symlink():
+            found.append((marker.stat().st_mtime, child))
+    return sorted(found, reverse=True)
+
+
+def last_change(run_dir: Path) -> float:
+    """When the run last wrote (its records are appended as they finish)."""
+    return max([run_dir.stat().st_mtime] + [f.stat().st_mtime for f in run_dir.iterdir() if f.is_file()])
+
+
+def prune_runs(output_dir: str | Path, retention: RunRetention, now: float | None = None) -> list[Path]:
+    """Remove the SDK's run directories past the retention's age or count; returns them. A
+    directory that changed in the last IDLE_S seconds (a run in progress) stays."""
+    now = time.time() if now is None else now
+    max_age_s = None if retention.max_age_hours is None else retention.max_age_hours * 3600
+    removed = []
+    for rank, (_created, path) in enumerate(marked_run_dirs(Path(output_dir))):
+        too_many = retention.max_runs is not None and rank >= retention.max_runs
+        if not (too_many or max_age_s is not None):
+            continue
+        idle = now - last_change(path)
+        if (too_many and idle > IDLE_S) or (max_age_s is not None and idle > max(max_age_s, IDLE_S)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
 class Client:
     """Holds a runner Session: warm generator and sandbox actors shared by every call."""
 
     def __init__(self, address: str | None = None, config: RunConfig | str | Path | dict | None = None,
-                 output_dir: str = "runs/sdk", **overrides: Any):
+                 output_dir: str = "runs/sdk", retention: RunRetention | dict | None = None, **overrides: Any):
         self.base = _base_config(config, output_dir, overrides)
         self.address = address
+        self.retention = RunRetention.model_validate(retention or {})
         self._session = None
         self._lock = threading.Lock()
 
@@ -109,9 +256,8 @@ class Client:
     # --- requests ------------------------------------------------------------------------
     def _request_config(self, request: BestOfNRequest) -> RunConfig:
         data = self.base.model_dump(mode="json")
-        data.update(strategy=request.strategy, verifier=request.verifier, selectors=[request.selector])
-        if request.strategy_options is not None:
-            data["strategy_options"] = request.strategy_options
+        data.update(strategy=request.strategy, verifier=request.verifier, selectors=[request.selector],
+                    strategy_options=request_options(self.base, request.strategy, request.strategy_options))
         sampling = {"n": request.n, "temperature": request.temperature, "max_new_tokens": request.max_new_tokens,
                     "seed": request.seed}
         data["sampling"].update({k: v for k, v in sampling.items() if v is not None})
@@ -123,9 +269,10 @@ class Client:
         return self._best_of_n(task, config)
 
     async def abest_of_n(self, task_or_prompt: Task | str | dict, n: int = 32, **kwargs: Any) -> BestOfN:
-        task, config = self._prepare(task_or_prompt, n, kwargs.pop("strategy", "repeated_sampling"),
-                                     kwargs.pop("verifier", "unit_tests"), kwargs.pop("selector", "majority_vote"),
-                                     kwargs)
+        # off the event loop: the context check may load a tokenizer and encode a long prompt
+        task, config = await asyncio.to_thread(
+            self._prepare, task_or_prompt, n, kwargs.pop("strategy", "repeated_sampling"),
+            kwargs.pop("verifier", "unit_tests"), kwargs.pop("selector", "majority_vote"), kwargs)
         return await asyncio.to_thread(self._best_of_n, task, config)
 
     def _prepare(self, task_or_prompt, n, strategy, verifier, selector, sampling) -> tuple[Task, RunConfig]:
@@ -139,18 +286,25 @@ class Client:
             raise ValueError(f"verifier 'unit_tests' needs a task with tests; task {task.id!r} has none")
         if verifier == "exact_answer" and task.answer is None:
             raise ValueError(f"verifier 'exact_answer' needs a task with an answer; task {task.id!r} has none")
-        return task, self._request_config(request)
+        config = self._request_config(request)
+        check_fit(task, config)
+        return task, config
 
     def _best_of_n(self, task: Task, config: RunConfig, on_sample=None) -> BestOfN:
-        from pipeline.engine.runner import new_run_dir, target_samples
+        from pipeline.engine.runner import target_samples
         from pipeline.engine.store import RunStore
         from pipeline.engine.task_state import TaskState
 
         started = time.perf_counter()
-        store = RunStore(new_run_dir(config))
+        store = RunStore(self._new_run_dir(config, task.id))
         state = TaskState(task, target_samples(config))
         self.session.run_tasks(config, [state], store, _Quiet(), on_sample=on_sample)
         return _result(state, store, config, time.perf_counter() - started)
+
+    def _new_run_dir(self, config: RunConfig, task_id: str) -> Path:
+        """A marked run directory; first, older ones past the retention go."""
+        prune_runs(config.runner.output_dir, self.retention)
+        return new_marked_run_dir(config, task_id)
 
     def verify(self, task: Task | dict, candidates: list[str], verifier: str = "unit_tests") -> list[Verdict]:
         """Run a verifier on given candidate programs (code tasks) or answers (math/text)."""
@@ -225,10 +379,10 @@ def _result(state, store, config: RunConfig, seconds: float) -> BestOfN:
     candidates = [state.candidates[i] for i in sorted(state.candidates)]
     scored = [ScoredCandidate(candidate=c, verdict=state.verdicts[c.key]) for c in candidates]
     picks = [Selection.model_validate({k: v for k, v in s.items() if k != "key"}) for s in store.read("selections")]
-    if not picks:
-        errors = store.read("errors")
-        raise RuntimeError(f"best_of_n produced no selection for task {state.task.id!r}: "
-                           f"{errors[-1]['error'] if errors else 'no samples'} (run dir {store.run_dir})")
+    errors = store.read("errors")
+    first_error = f"{errors[0]['kind']}: {errors[0]['error']}" if errors else "no samples and no selection"
+    if not picks or (not candidates and errors):
+        raise RunFailed(state.task.id, first_error, str(store.run_dir))
     selection = picks[0]
     best = next((c for c in candidates if c.key == selection.candidate_key), None)
     samples = store.read("samples")
@@ -237,6 +391,7 @@ def _result(state, store, config: RunConfig, seconds: float) -> BestOfN:
     from pipeline.judging.canaries import canary_report, canary_warnings
 
     canaries = canary_report(store.read("canaries"))
+    failed = [f"{len(errors)} chunk(s) failed, the first with {first_error}"] if errors else []
     return BestOfN(best=best, candidates=scored, selection=selection,
                    pass_at_k=coverage(per_task_counts(samples, [state.task.id]), state.target), cost=cost,
-                   run_dir=str(store.run_dir), canaries=canaries, warnings=canary_warnings(canaries))
+                   run_dir=str(store.run_dir), canaries=canaries, warnings=failed + canary_warnings(canaries))

@@ -8,9 +8,12 @@ The body is a Task plus the fields of `pipeline.interfaces.sdk.BestOfNRequest`; 
 
 What it protects against (issue 13): binding anything but loopback without an API key (it
 refuses to start); requests without the key when one is set (401, compared in constant time,
-never logged); oversized or overlong work (body size, n, max_new_tokens, task files) and
-too many requests at once (4xx before any work starts). What not: TLS (put a proxy in front),
-rate limits per client, and the code a model writes, which the Docker sandbox contains.
+never logged); oversized or overlong work (body size, n, max_new_tokens, task files, and the
+strategy's own options: turns, parallel trajectories, NFEs, thoughts, total tokens) and too many
+requests at once; paths on the server named by a task (tasks carry their files inline); tasks a
+strategy or the model cannot take (4xx before any work starts). A run in which nothing
+succeeded is a 500 naming its first error. What not: TLS (put a proxy in front), rate limits
+per client, and the code a model writes, which the Docker sandbox contains.
 """
 # No `from __future__ import annotations` here: FastAPI must see the real `Request` class on the
 # ingress methods, which are defined inside build_app.
@@ -19,14 +22,17 @@ import hmac
 import json
 import logging
 import os
-import time
+import re
+import signal
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from pipeline.core.config import ConfigError, format_validation_error
-from pipeline.interfaces.sdk import BestOfNRequest
+from pipeline.core.config import build_config
+from pipeline.core.registry import UnknownNameError
+from pipeline.interfaces.sdk import BestOfNRequest, RunFailed, RunRetention, request_options
 from pipeline.core.types import Task
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -55,6 +61,14 @@ class ServeLimits(BaseModel):
     max_files_bytes: int = Field(512_000, ge=0, description="total size of task.files")
     max_concurrent: int = Field(4, ge=1, le=1024, description="requests worked on at once; more get 429")
     request_timeout_s: float = Field(600.0, gt=0, le=86_400, description="longer requests are answered 504")
+    # the strategies' expensive options (each Options field names its cap: agents/options.py)
+    max_turns: int = Field(8, ge=1, description="strategy_options.turns (codemonkeys)")
+    max_parallel: int = Field(16, ge=1, description="strategy_options.parallel: trajectories (codemonkeys)")
+    max_nfe_budget: int = Field(2000, ge=1, description="strategy_options.nfe_budget: NFEs per sample (noise_search)")
+    max_thought_length: int = Field(32, ge=0, description="strategy_options.thought_length (quiet_star)")
+    max_n_thoughts: int = Field(8, ge=1, description="strategy_options.n_thoughts (quiet_star)")
+    max_total_tokens: int = Field(1_048_576, ge=1, description="tokens one request may generate at most: samples "
+                                  "x max_new_tokens x the strategy's turns, trajectories and thoughts")
 
 
 class ServeSettings(BaseModel):
@@ -64,6 +78,7 @@ class ServeSettings(BaseModel):
     config: dict[str, Any] = Field(default_factory=dict, description="the RunConfig every request starts from")
     api_key_sha256: str | None = Field(None, description="sha256 of the API key; the key itself never travels")
     limits: ServeLimits = Field(default_factory=ServeLimits)
+    retention: RunRetention = Field(default_factory=RunRetention, description="how long request run dirs stay")
 
 
 class BestOfNHttpRequest(BestOfNRequest):
@@ -114,7 +129,8 @@ def check_declared_size(content_length: str | None, limits: ServeLimits) -> None
         raise HttpError(413, f"body of {content_length} bytes exceeds max_body_bytes={limits.max_body_bytes}")
 
 
-def parse_request(body: bytes, limits: ServeLimits) -> BestOfNHttpRequest:
+def parse_request(body: bytes, limits: ServeLimits, base: dict | None = None) -> BestOfNHttpRequest:
+    """The request, checked against `limits` and the server's run config `base`."""
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -128,6 +144,8 @@ def parse_request(body: bytes, limits: ServeLimits) -> BestOfNHttpRequest:
     except ValidationError as err:
         raise HttpError(422, format_validation_error(err)) from None
     check_limits(request, limits)
+    check_server_paths(request.task)
+    check_strategy_options(request, limits, base or {})
     return request
 
 
@@ -137,12 +155,87 @@ def check_limits(request: BestOfNHttpRequest, limits: ServeLimits) -> None:
     if request.max_new_tokens and request.max_new_tokens > limits.max_new_tokens:
         raise HttpError(422, f"max_new_tokens: {request.max_new_tokens} exceeds this server's "
                              f"max_new_tokens={limits.max_new_tokens}")
-    files = request.task.files
+    files = {**request.task.files, **inline_repo_files(request.task)}
     if len(files) > limits.max_files:
         raise HttpError(413, f"task.files: {len(files)} files exceed max_files={limits.max_files}")
     size = sum(len(text.encode()) for text in files.values())
     if size > limits.max_files_bytes:
         raise HttpError(413, f"task.files: {size} bytes exceed max_files_bytes={limits.max_files_bytes}")
+
+
+def inline_repo_files(task: Task) -> dict[str, str]:
+    """metadata.repo_files (monitor_guided's repository): files too, under the same limits."""
+    repo = task.metadata.get("repo_files")
+    if not isinstance(repo, dict):
+        return {}
+    return {f"repo_files/{path}": text if isinstance(text, str) else json.dumps(text) for path, text in repo.items()}
+
+
+_SEPARATORS = re.compile(r"[/\\]")
+
+
+def names_server_path(text: str) -> bool:
+    """An absolute path or one with a '..' segment. Text with a line break is file content, not a path."""
+    if "\n" in text or "\r" in text:
+        return False
+    return text.startswith(("/", "\\", "~/")) or ".." in _SEPARATORS.split(text)
+
+
+def check_server_paths(task: Task) -> None:
+    """HTTP tasks carry their files inline: nothing in task.metadata may point at the server's disk."""
+    if "repo_root" in task.metadata:
+        raise HttpError(422, "task.metadata.repo_root: a folder on the server is not accepted over HTTP; "
+                             "send the repository's files inline in task.files")
+    stack: list[tuple[str, Any]] = [("task.metadata", task.metadata)]
+    while stack:  # iterative: a deeply nested value must not exhaust the stack
+        where, value = stack.pop()
+        if isinstance(value, str) and names_server_path(value):
+            raise HttpError(422, f"{where}: {value[:80]!r} names a path on the server; over HTTP a task "
+                                 "carries its files inline (task.files) and names them by relative path")
+        if isinstance(value, dict):
+            stack += [(f"{where} key", key) for key in value]
+            stack += [(f"{where}.{key}", item) for key, item in value.items()]
+        elif isinstance(value, list):
+            stack += [(f"{where}[{i}]", item) for i, item in enumerate(value)]
+
+
+def check_strategy_options(request: BestOfNHttpRequest, limits: ServeLimits, base: dict) -> None:
+    """The strategy's options against its Options model and this server's caps; the total
+    tokens the request may generate against max_total_tokens."""
+    from agents import options_model, parse_options
+
+    try:
+        model = options_model(request.strategy)
+    except UnknownNameError as exc:
+        raise HttpError(422, f"strategy: {exc}") from None
+    own = request.strategy_options or {}
+    if model is None:
+        if own:
+            raise HttpError(422, f"strategy_options: strategy {request.strategy!r} declares no options")
+        return
+    check_caps(own, model, limits)
+    try:
+        options = parse_options(request.strategy, request_options(base, request.strategy, request.strategy_options))
+    except ValueError as exc:
+        raise HttpError(422, str(exc)) from None
+    for name in own:
+        if model.field_extra(name).get("server_path") and own[name] is not None:
+            raise HttpError(422, f"strategy_options.{name}: a path on the server is not accepted over HTTP")
+    config = build_config(base, source="the server's config")
+    max_new = request.max_new_tokens or config.sampling.max_new_tokens
+    total = options.worst_case_tokens(request.n, max_new, config.runner.chunk_size)
+    if total > limits.max_total_tokens:
+        raise HttpError(422, f"strategy_options: n={request.n} x max_new_tokens={max_new} with these options may "
+                             f"generate {total} tokens, over this server's max_total_tokens={limits.max_total_tokens}")
+
+
+def check_caps(own: dict[str, Any], model, limits: ServeLimits) -> None:
+    for name, value in own.items():
+        cap = model.field_extra(name).get("cap") if name in model.model_fields else None
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if cap and numeric and value > getattr(limits, cap):
+            raise HttpError(422, f"strategy_options.{name}: {value} exceeds this server's "
+                                 f"{cap}={getattr(limits, cap)}")
 
 
 class Gate:
@@ -172,7 +265,11 @@ async def read_body(request, limits: ServeLimits) -> bytes:
 
 
 def sdk_error_status(exc: Exception) -> int:
-    """Bad arguments the SDK found (unknown verifier, a task without tests) are the caller's."""
+    """Bad arguments the SDK found before any work (unknown verifier, a task without tests, a
+    strategy that cannot take the task, a prompt over the context) are the caller's: 422. A run
+    in which every chunk failed (RunFailed) and anything else are the server's: 500."""
+    if isinstance(exc, RunFailed):
+        return 500
     return 422 if isinstance(exc, ValueError) else 500
 
 
@@ -205,7 +302,7 @@ def build_app(settings: ServeSettings):
 
             self.settings = ServeSettings.model_validate(settings_data)
             self.gate = Gate(self.settings.limits.max_concurrent)
-            self.client = Client(config=self.settings.config)
+            self.client = Client(config=self.settings.config, retention=self.settings.retention)
             self.client.session.generate_fns()  # warm: ready means the model is loaded
             self.client.session.execute_fn()
 
@@ -228,7 +325,7 @@ def build_app(settings: ServeSettings):
             authorize(request.headers.get("authorization"), self.settings.api_key_sha256)
             check_declared_size(request.headers.get("content-length"), limits)
             with self.gate:
-                parsed = parse_request(await read_body(request, limits), limits)
+                parsed = parse_request(await read_body(request, limits), limits, self.settings.config)
                 try:
                     result = await within(self.client.abest_of_n(parsed.task, n=parsed.n, **parsed.sdk_kwargs()),
                                           limits.request_timeout_s)
@@ -246,19 +343,27 @@ def build_app(settings: ServeSettings):
 
 
 def make_settings(config_path: str | None, overrides: list[str] | None = None, host: str = "127.0.0.1",
-                  port: int = 8000, api_key_file: str | None = None, limits: list[str] | None = None) -> ServeSettings:
-    """Validate everything the server needs before Ray starts: config, key, limits."""
-    from pipeline.core.config import apply_overrides, load_config
+                  port: int = 8000, api_key_file: str | None = None, limits: list[str] | None = None,
+                  retention: list[str] | None = None) -> ServeSettings:
+    """Validate everything the server needs before Ray starts: config, key, limits, retention."""
+    from pipeline.core.config import load_config
 
     config = load_config(config_path, overrides)
     key = resolve_api_key(api_key_file)
     check_bind(host, key is not None)
-    try:
-        parsed_limits = ServeLimits.model_validate(apply_overrides({}, limits or []))
-    except ValidationError as err:
-        raise ServeError(f"invalid --limit: {format_validation_error(err)}") from None
     return ServeSettings(host=host, port=port, config=config.model_dump(mode="json"),
-                         api_key_sha256=key_digest(key) if key else None, limits=parsed_limits)
+                         api_key_sha256=key_digest(key) if key else None,
+                         limits=parse_settings(ServeLimits, limits, "--limit"),
+                         retention=parse_settings(RunRetention, retention, "--retention"))
+
+
+def parse_settings(model, items: list[str] | None, flag: str):
+    from pipeline.core.config import apply_overrides
+
+    try:
+        return model.model_validate(apply_overrides({}, items or []))
+    except ValidationError as err:
+        raise ServeError(f"invalid {flag}: {format_validation_error(err)}") from None
 
 
 def deploy(settings: ServeSettings, ray_address: str | None = None) -> str:
@@ -275,15 +380,47 @@ def deploy(settings: ServeSettings, ray_address: str | None = None) -> str:
     return f"http://{host}:{settings.port}"
 
 
+class Stop(BaseException):
+    """SIGTERM or SIGINT: leave whatever the main thread does (deploying, waiting) and shut down."""
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def raise_stop(signum: int, _frame) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
 def serve_forever(settings: ServeSettings, ray_address: str | None = None) -> None:
+    """Serve until SIGTERM or SIGINT, then stop Serve (replicas close their sandboxes) and the
+    Ray this process started, so none of its processes outlive it."""
+    from pipeline.engine.runner import init_ray
+
+    previous = {sig: signal.signal(sig, raise_stop) for sig in STOP_SIGNALS}
+    try:
+        init_ray(ray_address)
+        for sig in STOP_SIGNALS:  # ray.init put its own in place: sys.exit, and Ray core's stack dump and abort
+            signal.signal(sig, raise_stop)
+        url = deploy(settings, ray_address)
+        print(f"ttc serving on {url} (POST /v1/best_of_n, GET /healthz); Ctrl-C stops", flush=True)
+        while True:
+            signal.pause()
+    except Stop as stop:
+        print(f"ttc serve: {stop}, shutting down", flush=True)
+    finally:
+        for sig in STOP_SIGNALS:  # a second signal must not cut the shutdown short
+            signal.signal(sig, signal.SIG_IGN)
+        shutdown()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def shutdown() -> None:
+    import ray
     from ray import serve
 
-    url = deploy(settings, ray_address)
-    print(f"ttc serving on {url} (POST /v1/best_of_n, GET /healthz); Ctrl-C stops", flush=True)
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        pass
+        if ray.is_initialized():
+            serve.shutdown()
     finally:
-        serve.shutdown()
+        ray.shutdown()
