@@ -54,9 +54,10 @@ def cmd_sandbox_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_model(args: argparse.Namespace) -> int:
-    from pipeline.interfaces.serve_model import serve_model
+    from pipeline.interfaces.serve_model import make_limits, serve_model
 
-    serve_model(args.model_path, host=args.host, port=args.port, api_key_file=args.api_key_file)
+    limits = make_limits(args.limit)  # a bad --limit fails here, before Ray starts
+    serve_model(args.model_path, host=args.host, port=args.port, api_key_file=args.api_key_file, limits=limits)
     return 0
 
 
@@ -126,6 +127,8 @@ def _add_serve_model(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="another address than loopback needs an API key")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key-file", help="file holding the API key (else TTC_API_KEY)")
+    p.add_argument("--limit", action="append", metavar="KEY=VALUE",
+                   help="request limits, e.g. max_n=16 (see pipeline.interfaces.serve_model.ServeModelLimits)")
     p.set_defaults(func=cmd_serve_model)
 
 

@@ -363,3 +363,16 @@ def test_fuzzed_bodies_leave_the_server_up_and_bounded(base_url):
     assert statuses.get(200, 0) > 0 and statuses.get(400, 0) + statuses.get(422, 0) > 100
     assert after - before < 300, f"replica grew from {before:.0f} MB to {after:.0f} MB"
     print(f"fuzz: {statuses} in {time.monotonic() - started:.1f} s; replica RSS {before:.0f} -> {after:.0f} MB")
+
+
+# ---------------------------------------------------------------- settings (no server)
+
+
+def test_limits_are_set_and_checked_like_ttc_serves(tmp_path, capsys):
+    from pipeline.interfaces.cli import main
+    from pipeline.interfaces.serve_model import make_limits
+
+    assert make_limits(["max_n=3", "body_timeout_s=1.5"]).model_dump() == {
+        **ServeModelLimits().model_dump(), "max_n": 3, "body_timeout_s": 1.5}
+    assert main(["serve-model", str(tmp_path), "--limit", "max_concurrent=0"]) == 2  # before Ray or the model
+    assert "invalid --limit: max_concurrent: Input should be greater than or equal to 1" in capsys.readouterr().err
