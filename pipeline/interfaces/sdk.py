@@ -243,6 +243,7 @@ class Client:
         self.retention = RunRetention.model_validate(retention or {})
         self._session = None
         self._lock = threading.Lock()
+        self._active: set[threading.Event] = set()  # the cancel events of requests in flight
 
     @property
     def session(self):
@@ -273,7 +274,23 @@ class Client:
         task, config = await asyncio.to_thread(
             self._prepare, task_or_prompt, n, kwargs.pop("strategy", "repeated_sampling"),
             kwargs.pop("verifier", "unit_tests"), kwargs.pop("selector", "majority_vote"), kwargs)
-        return await asyncio.to_thread(self._best_of_n, task, config)
+        cancel = threading.Event()
+        work = asyncio.ensure_future(asyncio.to_thread(self._best_of_n, task, config, cancel=cancel))
+        try:
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:  # a timeout or the caller's cancel: stop the run, then say so
+            cancel.set()
+            await asyncio.gather(work, return_exceptions=True)  # returns once the work has stopped
+            raise
+
+    def cancel(self) -> int:
+        """Stop every request of this client in flight; each raises RunCancelled once its work
+        has stopped. Returns how many were asked to stop."""
+        with self._lock:
+            active = list(self._active)
+        for event in active:
+            event.set()
+        return len(active)
 
     def _prepare(self, task_or_prompt, n, strategy, verifier, selector, sampling) -> tuple[Task, RunConfig]:
         try:
@@ -290,7 +307,7 @@ class Client:
         check_fit(task, config)
         return task, config
 
-    def _best_of_n(self, task: Task, config: RunConfig, on_sample=None) -> BestOfN:
+    def _best_of_n(self, task: Task, config: RunConfig, on_sample=None, cancel=None) -> BestOfN:
         from pipeline.engine.runner import target_samples
         from pipeline.engine.store import RunStore
         from pipeline.engine.task_state import TaskState
@@ -298,7 +315,14 @@ class Client:
         started = time.perf_counter()
         store = RunStore(self._new_run_dir(config, task.id))
         state = TaskState(task, target_samples(config))
-        self.session.run_tasks(config, [state], store, _Quiet(), on_sample=on_sample)
+        cancel = cancel or threading.Event()
+        with self._lock:
+            self._active.add(cancel)
+        try:
+            self.session.run_tasks(config, [state], store, _Quiet(), on_sample=on_sample, cancel=cancel)
+        finally:
+            with self._lock:
+                self._active.discard(cancel)
         return _result(state, store, config, time.perf_counter() - started)
 
     def _new_run_dir(self, config: RunConfig, task_id: str) -> Path:
@@ -325,18 +349,26 @@ class Client:
         items: queue.Queue = queue.Queue()
         done = object()
 
+        cancel = threading.Event()
+
         def work() -> None:
             try:
-                self._best_of_n(task, config, on_sample=lambda c, v, _t: items.put(ScoredCandidate(candidate=c, verdict=v)))
+                self._best_of_n(task, config, cancel=cancel,
+                                on_sample=lambda c, v, _t: items.put(ScoredCandidate(candidate=c, verdict=v)))
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
                 items.put(exc)
             items.put(done)
 
-        threading.Thread(target=work, daemon=True, name="ttc-stream").start()
-        while (item := await asyncio.to_thread(items.get)) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+        worker = threading.Thread(target=work, daemon=True, name="ttc-stream")
+        worker.start()
+        try:
+            while (item := await asyncio.to_thread(items.get)) is not done:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:  # the consumer stopped early (break, aclose, cancel) or the run ended: stop its work
+            cancel.set()
+            await asyncio.to_thread(worker.join)
 
     def close(self) -> None:
         if self._session is not None:
