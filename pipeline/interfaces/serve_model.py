@@ -12,8 +12,9 @@ Bounded by `ServeModelLimits` (`ttc serve-model --limit KEY=VALUE`): the body si
 from Content-Length and while reading (413); prompts, n, prompts x n, max_tokens and logprob
 entries after parsing, before any tokenization (400); requests at once (429 at once, never a
 queue); a body still arriving after body_timeout_s gets 408; a request past request_timeout_s is
-cancelled (504), and so is one whose client goes away. Tokenizing runs off the event loop, so /v1/models keeps answering. Binds to 127.0.0.1 by
-default; any other address needs an API key, as `ttc serve` does.
+cancelled (504), and so is one whose client goes away. Tokenizing runs off the event loop, so
+/v1/models keeps answering. Binds to 127.0.0.1 by default; any other address needs an API key,
+as `ttc serve` does.
 """
 
 import asyncio
@@ -357,8 +358,10 @@ class ChoiceText:
         self.ends += [len(self.text)] * (len(self.ids) - len(self.ends))
 
     def offset(self, token_index: int) -> int:
-        """Where token i's text begins in the choice's text."""
-        return self.ends[token_index - 1] if 0 < token_index <= len(self.ends) else (0 if token_index == 0 else len(self.text))
+        """Where token i's text begins in the choice's text (its end, for a token still incomplete)."""
+        if token_index == 0:
+            return 0
+        return self.ends[token_index - 1] if token_index <= len(self.ends) else len(self.text)
 
     def release(self) -> tuple[str, range]:
         """The text and the tokens that are safe to send now; they count as sent."""
@@ -463,8 +466,13 @@ class Job:
         return self.body.kind == "chat"
 
     @property
-    def object(self) -> str:
-        return "chat.completion" if self.chat else "text_completion"
+    def response_id(self) -> str:
+        return f"{'chatcmpl' if self.chat else 'cmpl'}-{self.id}"
+
+    def object(self, chunk: bool = False) -> str:
+        if self.chat:
+            return "chat.completion.chunk" if chunk else "chat.completion"
+        return "text_completion"  # OpenAI names completion chunks so too
 
     def choice_index(self, prompt_index: int, sample_index: int) -> int:
         return prompt_index * self.params.n + sample_index
@@ -536,7 +544,8 @@ class ModelServer:
             # the slot is held while the generator works on it, whoever stops waiting for it
             job.future.add_done_callback(lambda _future: loop.call_soon_threadsafe(give_back))
             if job.body.stream:
-                return StreamingResponse(self._stream(job), media_type="text/event-stream")
+                return StreamingResponse(self._stream(job), media_type="text/event-stream",
+                                         headers={"Cache-Control": "no-cache"})
             return JSONResponse(await self._answer(job))
         except ClientDisconnect:  # gone while sending its body: nobody to answer
             return Response(status_code=400)
@@ -550,7 +559,8 @@ class ModelServer:
         try:  # a slot is held while the body arrives: a client sending it slowly must not keep it
             raw = await asyncio.wait_for(read_body(request, self.limits.max_body_bytes), self.limits.body_timeout_s)
         except asyncio.TimeoutError:
-            raise HTTPException(408, f"body not received within body_timeout_s={self.limits.body_timeout_s:g}") from None
+            raise HTTPException(408, f"body not received within body_timeout_s="
+                                     f"{self.limits.body_timeout_s:g}") from None
         body = parse_body(raw, schema)
         if body.model != self.model_name:
             raise HTTPException(404, f"model {body.model[:100]!r} is not served here; this server serves "
@@ -602,8 +612,8 @@ class ModelServer:
             for sample_index, completion in enumerate(per_prompt):
                 index = job.choice_index(prompt_index, sample_index)
                 choices.append(self._choice(job, index, completion))
-        return {"id": f"{'chatcmpl' if job.chat else 'cmpl'}-{job.id}", "object": job.object,
-                "created": job.created, "model": self.model_name, "choices": choices, "usage": usage(results)}
+        return {"id": job.response_id, "object": job.object(), "created": job.created, "model": self.model_name,
+                "choices": choices, "usage": usage(results)}
 
     def _choice(self, job: Job, index: int, completion: Completion) -> dict:
         choice: dict[str, Any] = {"index": index}
@@ -664,7 +674,8 @@ class ModelServer:
         while step is not None:
             index = job.choice_index(step.prompt_index, step.sample_index)
             texts[index].push(step.token_id)
-            job.steps[index].append(step)
+            if job.top_logprobs is not None:
+                job.steps[index].append(step)
             if job.queue.empty():
                 return False
             step = job.queue.get_nowait()
@@ -675,8 +686,10 @@ class ModelServer:
         """A chunk with one choice's new text and its tokens' logprobs; None if there is nothing new."""
         if not delta and not tokens and completion is None:
             return None
-        choice: dict[str, Any] = {"delta": {"content": delta} if delta or completion is None else {}} if job.chat \
-            else {"text": delta}
+        if job.chat:  # the closing chunk of a chat choice has an empty delta
+            choice: dict[str, Any] = {"delta": {"content": delta} if delta or completion is None else {}}
+        else:
+            choice = {"text": delta}
         choice["logprobs"] = None
         if job.top_logprobs is not None and tokens:
             steps = job.steps[index][tokens.start:tokens.stop]
@@ -687,8 +700,7 @@ class ModelServer:
         return self._chunk(job, index, choice)
 
     def _chunk(self, job: Job, index: int | None, content: dict) -> str:
-        kind = "chat.completion.chunk" if job.chat else "text_completion"
-        chunk = {"id": f"{'chatcmpl' if job.chat else 'cmpl'}-{job.id}", "object": kind, "created": job.created,
+        chunk = {"id": job.response_id, "object": job.object(chunk=True), "created": job.created,
                  "model": self.model_name}
         if index is None:  # the usage chunk has no choices
             return sse({**chunk, "choices": [], **content})

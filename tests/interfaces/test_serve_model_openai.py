@@ -212,7 +212,8 @@ def timed(call):
 def test_an_oversized_body_gets_413_before_it_is_read(client, base_url):
     error, seconds = timed(lambda: client.completions.create(model="tiny", prompt="x" * 10_000_000, max_tokens=1))
     assert error.status_code == 413 and "max_body_bytes=64000" in error.message
-    chunked = requests.post(f"{base_url}/completions", data=iter([b'{"model": "tiny", "prompt": "'] + [b"x" * 8192] * 16),
+    pieces = [b'{"model": "tiny", "prompt": "'] + [b"x" * 8192] * 16
+    chunked = requests.post(f"{base_url}/completions", data=iter(pieces),
                             headers={"Content-Type": "application/json"}, timeout=60)
     assert chunked.status_code == 413  # no Content-Length: cut off while reading
     print(f"413 for a 10 MB body in {seconds * 1000:.0f} ms")
@@ -278,6 +279,24 @@ def test_more_requests_than_max_concurrent_get_429_and_models_still_answers(base
     finally:
         for sock in holders:
             sock.close()
+
+
+def test_a_client_that_leaves_cancels_its_work(base_url, client):
+    body = {"model": "tiny", "prompt": ["for i in", "def f"], "n": 8, "max_tokens": 200, "temperature": 1.0, "seed": 3}
+    started = time.monotonic()
+    client.completions.create(**body)
+    whole = time.monotonic() - started
+    holder = slow_upload(base_url)  # holds the other slot, so the probe waits for the stream's
+    try:
+        stream = requests.post(f"{base_url}/completions", json={**body, "stream": True}, stream=True, timeout=60)
+        assert next(stream.iter_lines()).startswith(b"data: ")
+        stream.close()
+        freed = wait_for_a_free_slot(client, whole + 5)
+    finally:
+        holder.close()
+    print(f"16 x 200 tokens take {whole * 1000:.0f} ms; a stream closed after its first chunk freed its slot "
+          f"in {freed * 1000:.0f} ms")
+    assert freed < whole / 2
 
 
 def test_parallel_requests_are_bounded_not_queued(base_url):
