@@ -222,10 +222,10 @@ def prune_runs(output_dir: str | Path, retention: RunRetention, now: float | Non
     now = time.time() if now is None else now
     max_age_s = None if retention.max_age_hours is None else retention.max_age_hours * 3600
     removed = []
-    for rank, (_created, path) in enumerate(marked_run_dirs(Path(output_dir))):
+    for rank, (created, path) in enumerate(marked_run_dirs(Path(output_dir))):
         too_many = retention.max_runs is not None and rank >= retention.max_runs
-        if not (too_many or max_age_s is not None):
-            continue
+        if not too_many and (max_age_s is None or now - created <= max_age_s):
+            continue  # young enough whenever it last changed: spare the directory listing
         idle = now - last_change(path)
         if (too_many and idle > IDLE_S) or (max_age_s is not None and idle > max(max_age_s, IDLE_S)):
             shutil.rmtree(path, ignore_errors=True)
