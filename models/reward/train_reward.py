@@ -128,16 +128,16 @@ class LazyExecutor:
     def __init__(self, kind: str):
         self.kind, self.pool = kind, None
 
-    def __call__(self, cmd, files, timeout_s):
+    def __call__(self, cmd, files, timeout_s, peer=None):
         if self.kind == "subprocess":
             from pipeline.judging.verifiers import subprocess_executor
 
-            return subprocess_executor(cmd, files, timeout_s)
+            return subprocess_executor(cmd, files, timeout_s, peer=peer)
         if self.pool is None:
             from sandbox import Limits, SandboxPool
 
             self.pool = SandboxPool(size=4, limits=Limits(timeout_s=5, memory_mb=256, pids=64))
-        return self.pool.run(cmd, files, timeout_s=timeout_s)
+        return self.pool.run(cmd, files, timeout_s=timeout_s, peer=peer)
 
     def close(self) -> None:
         if self.pool is not None:

@@ -385,12 +385,17 @@ def judge_canaries(state: TaskState, store: RunStore, verify, verifier: str) -> 
     """The task's known-bad candidates through the run's verifier (pipeline/judging/canaries.py);
     stored apart from the samples, once per task (a resumed run does not judge them again)."""
     from pipeline.judging.canaries import canaries_for
+    from pipeline.judging.sandboxed import error_verdicts
 
     canaries = {name: c for name, c in canaries_for(state.task).items()
                 if not store.has("canaries", f"{state.task.id}/{name}")}
     if not canaries:
         return
-    for (name, candidate), verdict in zip(canaries.items(), verify(state.task, list(canaries.values()))):
+    try:
+        verdicts = verify(state.task, list(canaries.values()))
+    except Exception as exc:  # noqa: BLE001 - a verifier that cannot judge a canary passes none of it
+        verdicts = error_verdicts(state.task, list(canaries.values()), verifier, f"verifier failed: {exc}")
+    for (name, candidate), verdict in zip(canaries.items(), verdicts):
         store.append("canaries", f"{state.task.id}/{name}", {
             "task_id": state.task.id, "canary": name, "verifier": verifier, "passed": verdict.accepted,
             "error": verdict.error, "reason": verdict.details.get("failure")})

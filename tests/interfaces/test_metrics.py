@@ -18,7 +18,7 @@ SERIES = re.compile(r"\bray_(ttc_\w+?)(?:_total|_bucket|_sum|_count)?\b")
 
 
 def defined_metrics() -> set[str]:
-    return set(re.findall(r'"(ttc_\w+)"', (ROOT / "pipeline" / "metrics.py").read_text()))
+    return set(re.findall(r'"(ttc_\w+)"', (ROOT / "pipeline" / "engine" / "metrics.py").read_text()))
 
 
 def dashboard() -> dict:

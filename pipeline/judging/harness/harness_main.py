@@ -126,6 +126,9 @@ def remote_module(channel):
     """A `solution` module whose functions are calls into the candidate's process and whose other
     attributes are plain-data copies of the candidate's, fetched when the tests ask for them."""
     module = type(sys)("solution")
+    if channel.broken:  # it never loaded: the tests still import us, and each use fails
+        module.__all__, module.__getattr__ = [], lambda name: channel.fail(channel.broken)
+        return module
     names = channel.value(channel.request({"op": "names"}))
     if type(names) is not list or not all(type(n) is list and len(n) == 2 and type(n[0]) is str
                                           and n[0].isidentifier() for n in names):
@@ -183,6 +186,7 @@ def judge(spec, channel):
     try:
         failure = handshake(channel)
         if failure:
+            run_anyway(spec, channel, failure)
             return False, failure, None
         run_tests(spec, channel)
     except CandidateBroken:
@@ -199,6 +203,17 @@ def judge(spec, channel):
     if channel.calls == 0:
         return False, None, "the tests never called the candidate"
     return True, None, None
+
+
+def run_anyway(spec, channel, failure):
+    """The tests, run although the candidate failed to load (each call fails at once), so that what
+    they print or check of the sandbox itself does not depend on the candidate; the load failure
+    decides the verdict whatever they do."""
+    channel.broken = failure
+    try:
+        run_tests(spec, channel)
+    except BaseException:  # noqa: BLE001
+        pass
 
 
 def describe_failure(exc):
@@ -243,6 +258,11 @@ def main():
                "failure": failure, "error": error}
     if spec.get("probes"):  # plain data the candidate chose (nan, sets): ttc_wire's bytes, not a repr
         summary["probe_outputs"] = None if outputs is None else wire.encode(outputs).hex()
+    for stream in (sys.stdout, sys.stderr):  # the tests' prints, before _exit drops them
+        try:
+            stream.flush()
+        except Exception:  # noqa: BLE001  (a test that closed or replaced its stream)
+            pass
     os.write(report, (REPORT_PREFIX + repr(summary) + "\n").encode())
     os._exit(0)  # whatever the tests left behind (threads, atexit hooks) cannot change the report
 
