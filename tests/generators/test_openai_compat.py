@@ -80,7 +80,6 @@ def test_chat_round_trip(server_url, hf_generator):
 @pytest.mark.parametrize("body, status, words", [
     ({"model": "tiny", "prompt": "x", "temperature": -1}, 400, "temperature"),
     ({"model": "tiny", "prompt": "x", "max_tokens": 0}, 400, "max_tokens"),
-    ({"model": "tiny", "prompt": "x", "stream": True}, 400, "stream"),
     ({"model": "tiny", "prompt": "word " * 100}, 400, "context of 256 tokens"),
     ({"model": "tiny"}, 422, "prompt"),
     ({"model": "other", "prompt": "x"}, 404, "'tiny'"),
