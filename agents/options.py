@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from pipeline.core.types import Task
 
-TEXT_BACKENDS = ("hf", "vllm", "openai_compat", "quiet_star")
+TEXT_BACKENDS = ("hf", "openai_compat", "quiet_star")
 # backends that run logits processors inside their decode loop (remote servers cannot)
 PROCESSOR_BACKENDS = ("hf", "quiet_star")
 

@@ -33,7 +33,7 @@ from pipeline.core.types import Candidate, Selection, Task, Verdict
 
 
 RUN_MARKER = "ttc-sdk-run.json"  # in every run directory the SDK makes: only those are ever pruned
-LOCAL_MODEL_BACKENDS = ("hf", "vllm", "quiet_star")  # a folder with config.json and a tokenizer
+LOCAL_MODEL_BACKENDS = ("hf", "quiet_star")  # a folder with config.json and a tokenizer
 IDLE_S = 600  # a run directory unchanged this long belongs to no run in progress
 
 
