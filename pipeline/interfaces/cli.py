@@ -54,10 +54,13 @@ def cmd_sandbox_gc(args: argparse.Namespace) -> int:
 
 
 def cmd_serve_model(args: argparse.Namespace) -> int:
+    from pipeline.interfaces.serve import serve_until_stopped
     from pipeline.interfaces.serve_model import make_limits, serve_model
 
     limits = make_limits(args.limit)  # a bad --limit fails here, before Ray starts
-    serve_model(args.model_path, host=args.host, port=args.port, api_key_file=args.api_key_file, limits=limits)
+    serve_until_stopped(lambda: serve_model(args.model_path, host=args.host, port=args.port, blocking=False,
+                                            api_key_file=args.api_key_file, limits=limits),
+                        "ttc serve-model", "POST /v1/completions, /v1/chat/completions, GET /v1/models")
     return 0
 
 

@@ -392,8 +392,15 @@ def raise_stop(signum: int, _frame) -> None:
 
 
 def serve_forever(settings: ServeSettings, ray_address: str | None = None) -> None:
-    """Serve until SIGTERM or SIGINT, then stop Serve (replicas close their sandboxes) and the
-    Ray this process started, so none of its processes outlive it."""
+    """`ttc serve` until SIGTERM or SIGINT."""
+    serve_until_stopped(lambda: deploy(settings, ray_address), "ttc serve", "POST /v1/best_of_n, GET /healthz",
+                        ray_address)
+
+
+def serve_until_stopped(deploy_app, name: str, endpoints: str, ray_address: str | None = None) -> None:
+    """Start (or join) Ray, `deploy_app()` -> its URL, and serve until SIGTERM or SIGINT; then stop
+    Serve (replicas close their sandboxes) and the Ray this process started, so none of its
+    processes outlive it. `ttc serve` and `ttc serve-model` both run this way."""
     from pipeline.engine.runner import init_ray
 
     previous = {sig: signal.signal(sig, raise_stop) for sig in STOP_SIGNALS}
@@ -401,12 +408,12 @@ def serve_forever(settings: ServeSettings, ray_address: str | None = None) -> No
         init_ray(ray_address)
         for sig in STOP_SIGNALS:  # ray.init put its own in place: sys.exit, and Ray core's stack dump and abort
             signal.signal(sig, raise_stop)
-        url = deploy(settings, ray_address)
-        print(f"ttc serving on {url} (POST /v1/best_of_n, GET /healthz); Ctrl-C stops", flush=True)
+        url = deploy_app()
+        print(f"{name} serving on {url} ({endpoints}); Ctrl-C stops", flush=True)
         while True:
             signal.pause()
     except Stop as stop:
-        print(f"ttc serve: {stop}, shutting down", flush=True)
+        print(f"{name}: {stop}, shutting down", flush=True)
     finally:
         for sig in STOP_SIGNALS:  # a second signal must not cut the shutdown short
             signal.signal(sig, signal.SIG_IGN)

@@ -189,7 +189,8 @@ def test_a_server_that_returns_one_choice_gets_the_rest_asked_one_by_one(proxy, 
         [samples] = remote.generate(PROMPTS[:1], params)
     exchanges = proxy.take()
     assert len(samples) == 3 and len({s.text for s in samples}) == 1  # greedy: the same text thrice
-    assert [(e["request"]["n"], e["request"]["seed"]) for e in exchanges] == [(3, 7), (1, 8), (1, 9)]
+    asked = [(e["request"]["n"], e["request"]["seed"]) for e in exchanges]
+    assert asked[0] == (3, 7) and sorted(asked[1:]) == [(1, 8), (1, 9)]  # the rest go out together
     assert all(len(e["response"]["choices"]) == 1 for e in exchanges)  # transformers serve ignores n
 
 

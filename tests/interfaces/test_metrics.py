@@ -58,20 +58,21 @@ def scrape(port: int) -> dict[str, float]:
 
 
 def write_tasks(path) -> None:
-    """A synthetic task (the random model fails it) and one whose tests always pass."""
-    failing = load_config(DEMO, ["tasks.limit=1"])
+    """Two held-out synthetic tasks: one tiny-coder never solves and one it always solves (0 and
+    256 of 256 samples in benchmarks/coverage_curve's run): the verifier passes nothing a model
+    did not get right, so a passing candidate needs a model that can write one."""
     from pipeline.engine.tasks import load_tasks
 
-    passing = {"id": "always-passes", "kind": "code", "prompt": "def f(xs):\n", "tests": "pass\n"}
-    path.write_text(load_tasks(failing.tasks)[0].model_dump_json() + "\n" + json.dumps(passing) + "\n")
+    tasks = load_tasks(load_config(DEMO, ["tasks.limit=6"]).tasks)
+    path.write_text(tasks[2].model_dump_json() + "\n" + tasks[5].model_dump_json() + "\n")
 
 
 @pytest.mark.docker
-def test_a_runs_metrics_reach_rays_prometheus_endpoint(ray_local, sandbox_image, tiny_random_model, tmp_path):
+def test_a_runs_metrics_reach_rays_prometheus_endpoint(ray_local, sandbox_image, tmp_path):
     name = f"metrics-{uuid.uuid4().hex[:8]}"
     write_tasks(tmp_path / "tasks.jsonl")
-    run(load_config(DEMO, small_run(tiny_random_model, tmp_path, **{
-        "name": name, "tasks.source": "jsonl", "tasks.path": tmp_path / "tasks.jsonl"})))
+    run(load_config(DEMO, small_run(str(ROOT / "models" / "tiny-coder"), tmp_path, **{
+        "name": name, "sampling.max_new_tokens": 128, "tasks.source": "jsonl", "tasks.path": tmp_path / "tasks.jsonl"})))
     RunMetrics(name).error("ProbeError")  # a healthy run has no error to count
     port = next(n["MetricsExportPort"] for n in ray_local.nodes() if n["Alive"])
     wanted = defined_metrics()

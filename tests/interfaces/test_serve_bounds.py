@@ -342,9 +342,9 @@ def processes_of(session_id: int, marker: str) -> list[tuple[int, str]]:
 def wait_healthy(url: str, proc: subprocess.Popen, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        assert proc.poll() is None, f"ttc serve exited with {proc.returncode}"
+        assert proc.poll() is None, f"the server exited with {proc.returncode}"
         try:
-            if requests.get(f"{url}/healthz", timeout=2).ok:
+            if requests.get(url, timeout=2).ok:
                 return
         except requests.RequestException:
             pass
@@ -352,19 +352,28 @@ def wait_healthy(url: str, proc: subprocess.Popen, seconds: float) -> None:
     raise AssertionError(f"ttc serve not healthy within {seconds} s")
 
 
+def serve_command(name: str, model: str, runs: Path, port: int) -> tuple[list[str], str]:
+    """The server's command line and the URL that answers once it is up."""
+    if name == "serve":
+        return ([sys.executable, "-m", "pipeline.interfaces.cli", "serve", str(DEMO),
+                 *small_run(model, runs), "--port", str(port)], f"http://127.0.0.1:{port}/healthz")
+    return ([sys.executable, "-m", "pipeline.interfaces.cli", "serve-model", model, "--port", str(port)],
+            f"http://127.0.0.1:{port}/v1/models")
+
+
 @pytest.mark.docker
-def test_sigterm_stops_ttc_serve_and_every_ray_process_it_started(sandbox_image, tiny_random_model):
+@pytest.mark.parametrize("name", ["serve", "serve-model"])
+def test_sigterm_stops_the_server_and_every_ray_process_it_started(sandbox_image, tiny_random_model, name):
     ray_tmp = tempfile.mkdtemp(prefix="ttc-sig-", dir="/tmp")  # short: Ray's socket paths live under it
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "RAY_METRICS_EXPORT_PORT")}
     env["RAY_TMPDIR"] = ray_tmp
-    command = [sys.executable, "-m", "pipeline.interfaces.cli", "serve", str(DEMO),
-               *small_run(tiny_random_model, Path(ray_tmp) / "runs"), "--port", str(port)]
+    command, url = serve_command(name, tiny_random_model, Path(ray_tmp) / "runs", port)
     with open(Path(ray_tmp) / "serve.log", "w") as log:
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc, 240)
+        wait_healthy(url, proc, 240)
         started = processes_of(proc.pid, ray_tmp)
         assert len(started) > 3, started  # the server, Ray's GCS, raylet, agents, Serve's actors
         proc.send_signal(signal.SIGTERM)
@@ -373,7 +382,7 @@ def test_sigterm_stops_ttc_serve_and_every_ray_process_it_started(sandbox_image,
         while (left := processes_of(proc.pid, ray_tmp)) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not left, left
-        assert "ttc serve: SIGTERM, shutting down" in (Path(ray_tmp) / "serve.log").read_text()
+        assert f"ttc {name}: SIGTERM, shutting down" in (Path(ray_tmp) / "serve.log").read_text()
     finally:
         for pid, _ in processes_of(proc.pid, ray_tmp):  # only what this test started
             try:
