@@ -237,3 +237,17 @@ def _split_top_level(text: str, separator: str) -> list[str]:
         at += 1
     parts.append(text[start:].strip())
     return parts
+
+
+def pairs_off(xs: list, ys: list, equal) -> bool:
+    """Each x pairs with its own y that `equal` accepts, in any order (a multiset: {1,1,2} and
+    {1,2} do not pair off)."""
+    if len(xs) != len(ys):
+        return False
+    unmatched = list(ys)
+    for x in xs:
+        partner = next((y for y in unmatched if equal(x, y)), None)
+        if partner is None:
+            return False
+        unmatched.remove(partner)
+    return True

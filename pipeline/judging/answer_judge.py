@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 
-from pipeline.judging.answer_forms import PERCENT, choice_letter, expand_shorthand, split_collection, split_unit, unwrap
+from pipeline.judging.answer_forms import (PERCENT, choice_letter, expand_shorthand, pairs_off, split_collection,
+                                           split_unit, unwrap)
 from pipeline.judging.answer_math_verify import math_verify_equal
 from pipeline.judging.answers import AnswerJudgement, exact_number, final_answer, normalise_answer
 
@@ -97,13 +98,7 @@ def _members_match(given: list[str], wanted: list[str]) -> bool:
         return False
     if all(map(_NAMED_VALUE.match, wanted)) and not any(map(_NAMED_VALUE.match, given)):
         return all(_member_equal(g, w) for g, w in zip(given, wanted))
-    unmatched = list(wanted)
-    for member in given:
-        partner = next((w for w in unmatched if _member_equal(member, w)), None)
-        if partner is None:
-            return False
-        unmatched.remove(partner)
-    return True
+    return pairs_off(given, wanted, _member_equal)
 
 
 def _member_equal(given: str, wanted: str) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import re
 
+from pipeline.judging.answer_forms import pairs_off
 from pipeline.judging.answer_symbolic import too_heavy
 
 MAX_CHARS = 1000  # final answers are short; a page of LaTeX is not one
@@ -133,15 +134,7 @@ def _sets_equal(a, b) -> bool:
 
 def _bijection(xs: list, ys: list) -> bool:
     """Each x pairs with its own exactly equal y."""
-    if len(xs) != len(ys):
-        return False
-    unmatched = list(ys)
-    for x in xs:
-        partner = next((y for y in unmatched if exactly_equal(x, y)), None)
-        if partner is None:
-            return False
-        unmatched.remove(partner)
-    return True
+    return pairs_off(xs, ys, exactly_equal)
 
 
 def _relations_equal(a, b) -> bool:

@@ -1,6 +1,7 @@
 """`ttc serve`: the request checks as plain functions, then the Ray Serve app over loopback
 with a real Client behind it (tiny model, Docker sandbox)."""
 import json
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -154,3 +155,35 @@ def test_a_request_over_its_time_limit_gets_504():
     assert asyncio.run(within(asyncio.sleep(0, result="done"), 1.0)) == "done"
     assert status_of(lambda: asyncio.run(within(asyncio.sleep(5), 0.05))) == (
         504, "request took longer than request_timeout_s=0.05")
+
+
+@pytest.mark.docker
+def test_a_timed_out_request_is_cancelled_before_its_504_and_holds_its_slot_until_then(
+        ray_local, sandbox_image, tiny_random_model, tmp_path):
+    """max_concurrent=1, a 3 s limit, a request for far more work: the 504 comes once its run
+    has stopped, no sample is written after it, and meanwhile a second request gets 429."""
+    from ray import serve
+
+    from pipeline.interfaces.serve import deploy
+
+    (tmp_path / "key").write_text(KEY)
+    out = tmp_path / "runs"
+    settings = make_settings(str(DEMO), small_run(tiny_random_model, out), port=free_port(),
+                             api_key_file=str(tmp_path / "key"),
+                             limits=["max_n=256", "max_concurrent=1", "request_timeout_s=3"])
+    headers = {"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"}
+    try:
+        url = f"{deploy(settings)}/v1/best_of_n"
+        with ThreadPoolExecutor(2) as pool:
+            slow = pool.submit(requests.post, url, data=body(n=256, max_new_tokens=24), headers=headers, timeout=300)
+            time.sleep(1.5)
+            assert requests.post(url, data=body(), headers=headers, timeout=60).status_code == 429  # slot taken
+            answer = slow.result()
+        assert answer.status_code == 504, answer.text
+        written = lambda: sum(len(p.read_text().splitlines()) for p in out.glob("*/samples.jsonl"))  # noqa: E731
+        at_answer = written()
+        time.sleep(4)
+        assert written() == at_answer < 256  # nothing after the answer
+        assert requests.post(url, data=body(), headers=headers, timeout=300).status_code == 200  # the slot is free
+    finally:
+        serve.shutdown()
