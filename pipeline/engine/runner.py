@@ -524,9 +524,11 @@ class Session:
         return lambda task, candidates: ray.get(actor.verify.remote(task, candidates))
 
     def run_tasks(self, config: RunConfig, states: list[TaskState], store: RunStore, progress,
-                  on_sample=None, cancel=None) -> None:
+                  on_sample=None, cancel=None, select_incomplete: bool = True) -> None:
         """Sample, verify and select every task of `states` into `store`; `cancel` (a
-        threading.Event) stops it, and this returns once the work in flight has stopped."""
+        threading.Event) stops it, and this returns once the work in flight has stopped.
+        `select_incomplete=False` (resumable runs): a task whose chunks failed gets no selection,
+        since a stored one would stand after `--resume` completes the task."""
         execute = self.execute_fn() if {config.verifier, config.oracle} & SANDBOX_VERIFIERS else None
         oracle = None
         if config.oracle and config.oracle != config.verifier:
@@ -539,6 +541,9 @@ class Session:
         select = SelectionStep(config, store, execute)
 
         def select_task(state: TaskState) -> None:
+            if state.errors and not select_incomplete:
+                progress.task_done()
+                return
             try:
                 select(state)
                 if config.canaries:
@@ -623,7 +628,7 @@ def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | Non
     progress = Progress(sum(s.target for s in states), len(states), initial=restored,
                         initial_passed=sum(s.passed() for s in states))
     try:
-        session.run_tasks(config, states, store, progress)
+        session.run_tasks(config, states, store, progress, select_incomplete=False)
         containers = session.sandbox_containers()
     finally:
         progress.close()

@@ -121,10 +121,13 @@ def test_an_errored_run_resumed_to_completion_has_nothing_lost(ray_local, tiny_r
     assert (errored["samples"], errored["samples_lost"], errored["tasks_with_errors"]) == (8, 8, 1)
     assert sorted(errored["coverage_curve"], key=int)[-1] == "8"  # the curve still runs to n
     assert errored["per_task"][bad]["missing"] == 8
+    run_dir = next(tmp_path.glob("*/summary.json")).parent
+    selected = lambda: {json.loads(l)["task_id"] for l in (run_dir / "selections.jsonl").read_text().splitlines()}  # noqa: E731
+    assert selected() == {good}  # the incomplete task is not selected: that would stand after the resume
 
     BROKEN.clear()
-    run_dir = next(tmp_path.glob("*/summary.json")).parent
     resumed = on_disk(run(load_config(ROOT / "configs/demo.yaml"), resume_dir=str(run_dir)).run_dir)
     assert (resumed["samples"], resumed["samples_lost"], resumed["tasks_with_errors"]) == (16, 0, 0)
     assert resumed["samples_not_drawn"] == 0 and resumed["errors"] == 2  # the two failed chunks, as history
     assert resumed["per_task"][good]["samples"] == resumed["per_task"][bad]["samples"] == 8
+    assert selected() == {good, bad}  # selected once complete, over all its samples
