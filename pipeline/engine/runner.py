@@ -381,6 +381,15 @@ class SelectionStep:
             self.store.append("selections", f"{state.task.id}/{selector.name}", pick.model_dump(mode="json"))
 
 
+def verifier_options(config: RunConfig) -> dict:
+    """The run's verifier options; with a behaviour vote among this run's selectors, a verifier
+    that can also reports the candidates' probe outputs from the verdict's own execution."""
+    options = dict(config.verifier_options)
+    if config.verifier in FINGERPRINTING_VERIFIERS and set(config.selectors) & BEHAVIOUR_VOTES:
+        options.setdefault("fingerprint", True)
+    return options
+
+
 def judge_canaries(state: TaskState, store: RunStore, verify, verifier: str) -> None:
     """The task's known-bad candidates through the run's verifier (pipeline/judging/canaries.py);
     stored apart from the samples, once per task (a resumed run does not judge them again)."""
@@ -503,8 +512,6 @@ class Session:
         deps = dict(options)
         if name in SANDBOX_VERIFIERS:
             deps["execute"] = self.execute_fn()
-        if name in FINGERPRINTING_VERIFIERS and set(self.config.selectors) & BEHAVIOUR_VOTES:
-            deps.setdefault("fingerprint", True)  # the vote's outputs come from the verdict's own execution
         return make_verifier(name, **deps).verify
 
     def verifier_actor_fn(self, name: str, options: dict):
@@ -533,7 +540,7 @@ class Session:
         oracle = None
         if config.oracle and config.oracle != config.verifier:
             oracle = self.verify_fn(config.oracle, config.oracle_options)
-        verify = self.verify_fn(config.verifier, config.verifier_options)
+        verify = self.verify_fn(config.verifier, verifier_options(config))
         agent = make_agent(config.strategy, {"model_path": resolve_model_path(config.model.path)},
                            **config.strategy_options)
         engine = Engine(config, store, agent, self.generate_fns(),

@@ -112,3 +112,13 @@ def test_one_sandbox_execution_per_distinct_candidate_with_a_behaviour_vote(tmp_
     distinct = {s["candidate_key"] for s in store.read("samples")}
     assert len(calls) == len(distinct) > 0
     assert all(r["distinct_outputs"] is not None for r in store.read("tasks"))
+
+
+def test_only_the_runs_own_vote_makes_its_verifier_fingerprint():
+    from pipeline.engine.runner import verifier_options
+
+    voting = build_config({"selectors": ["majority_vote", "first_passing"]})
+    assert verifier_options(voting) == {"fingerprint": True}
+    assert verifier_options(build_config({"selectors": ["first_passing"]})) == {}
+    assert verifier_options(build_config({"verifier": "exact_answer", "selectors": ["majority_vote"]})) == {}
+    assert verifier_options(voting.model_copy(update={"verifier_options": {"fingerprint": False}})) == {"fingerprint": False}
