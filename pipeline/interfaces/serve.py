@@ -129,16 +129,26 @@ def check_declared_size(content_length: str | None, limits: ServeLimits) -> None
         raise HttpError(413, f"body of {content_length} bytes exceeds max_body_bytes={limits.max_body_bytes}")
 
 
+def json_object(raw: bytes) -> dict:
+    """A request body as a JSON object; ValueError says why it is not one (`ttc serve` and
+    `ttc serve-model` answer that with a 400)."""
+    try:
+        data = json.loads(raw)
+    except ValueError as error:  # bad JSON, bad UTF-8, an integer of more than 4300 digits
+        raise ValueError(f"body is not valid JSON: {str(error)[:200]}") from None
+    except RecursionError:  # a deeply nested body must not take the server down
+        raise ValueError("body is nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"body must be a JSON object, got {type(data).__name__}")
+    return data
+
+
 def parse_request(body: bytes, limits: ServeLimits, base: dict | None = None) -> BestOfNHttpRequest:
     """The request, checked against `limits` and the server's run config `base`."""
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HttpError(400, f"body is not valid JSON: {exc}") from None
-    except RecursionError:  # a deeply nested body must not take the server down
-        raise HttpError(400, "body is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise HttpError(400, f"body must be a JSON object, got {type(data).__name__}")
+        data = json_object(body)
+    except ValueError as bad:
+        raise HttpError(400, str(bad)) from None
     try:
         request = BestOfNHttpRequest.model_validate(data)
     except ValidationError as err:

@@ -203,15 +203,12 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 def parse_body(raw: bytes, schema: type[Body]) -> Body:
     from pipeline.core.config import format_validation_error
+    from pipeline.interfaces.serve import json_object
 
     try:
-        data = json.loads(raw)
-    except ValueError as error:  # bad JSON, bad UTF-8, an integer of more than 4300 digits
-        raise HTTPException(400, f"body is not valid JSON: {str(error)[:200]}") from None
-    except RecursionError:  # a deeply nested body must not take the replica down
-        raise HTTPException(400, "body is nested too deeply") from None
-    if not isinstance(data, dict):
-        raise HTTPException(400, f"body must be a JSON object, got {type(data).__name__}")
+        data = json_object(raw)
+    except ValueError as bad:
+        raise HTTPException(400, str(bad)) from None
     try:
         return schema.model_validate(data)
     except ValidationError as error:

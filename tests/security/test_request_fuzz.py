@@ -27,7 +27,8 @@ def mutants(rng: random.Random):
 
 
 RAW = [b"", b"\xff\xfe\x00", b"\x80" * 100, b"[" * 100_000 + b"]" * 100_000, b'{"task": ' * 50_000,
-       b'{"n": 1' + b" " * 10, b"null", b"1e999999", json.dumps({"task": "x" * 2_000_000}).encode()]
+       b'{"n": 1' + b" " * 10, b"null", b"1e999999", json.dumps({"task": "x" * 2_000_000}).encode(),
+       b'{"n": ' + b"9" * 5000 + b"}"]  # past int's 4300-digit limit: a ValueError, was a 500
 
 
 @pytest.mark.parametrize("raw", RAW, ids=range(len(RAW)))
