@@ -11,7 +11,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import requests
 
 from pipeline.core.types import SamplingParams
 from pipeline.generators.openai_compat import OpenAICompatError, OpenAICompatGenerator
+from tests.interfaces.conftest import wait_answering
 
 openai = pytest.importorskip("openai", reason="the openai test extra (transformers serve needs it too)")
 
@@ -56,7 +56,7 @@ def server(served_model, tmp_path_factory):
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}/health", process, log)
+        wait_answering(f"http://127.0.0.1:{port}/health", process, log)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
@@ -65,20 +65,6 @@ def server(served_model, tmp_path_factory):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def wait_healthy(url: str, process: subprocess.Popen, log: Path, timeout_s: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"transformers serve exited with {process.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.ConnectionError:
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"transformers serve not healthy after {timeout_s} s:\n{log.read_text()[-2000:]}")
 
 
 class RecordingProxy:

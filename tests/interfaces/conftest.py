@@ -21,6 +21,26 @@ def free_port() -> int:
             return port
 
 
+def wait_answering(url: str, process, log: Path, timeout_s: float = 180.0) -> None:
+    """Until `url` answers 2xx; fails with the end of the server's `log` if `process` exits or
+    the time runs out first."""
+    import time
+
+    import requests
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited with {process.returncode}:\n{log.read_text()[-2000:]}")
+        try:
+            if requests.get(url, timeout=2).ok:
+                return
+        except requests.RequestException:
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"the server did not answer {url} within {timeout_s} s:\n{log.read_text()[-2000:]}")
+
+
 def small_run(model: str, out: Path | str, **extra) -> list[str]:
     """Dotted overrides of configs/demo.yaml for a run of seconds on the tiny random model."""
     base = {"model.path": model, "tasks.limit": 2, "sampling.n": 4, "sampling.max_new_tokens": 24,

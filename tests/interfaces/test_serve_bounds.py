@@ -22,7 +22,7 @@ from pipeline.core.config import ConfigError, build_config
 from pipeline.core.types import Task
 from pipeline.interfaces.sdk import (RUN_MARKER, Client, RunFailed, RunRetention, new_marked_run_dir, prune_runs)
 from pipeline.interfaces.serve import HttpError, ServeLimits, make_settings, parse_request, sdk_error_status
-from tests.interfaces.conftest import DEMO, ROOT, free_port, small_run
+from tests.interfaces.conftest import DEMO, ROOT, free_port, small_run, wait_answering
 
 TASK = make_tasks("test", n=1)[0].model_dump(mode="json")
 LONG_PROMPT = TASK["prompt"] + "    # a comment line that costs the tiny tokenizer a few tokens\n" * 60
@@ -339,19 +339,6 @@ def processes_of(session_id: int, marker: str) -> list[tuple[int, str]]:
     return found
 
 
-def wait_healthy(url: str, proc: subprocess.Popen, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, f"the server exited with {proc.returncode}"
-        try:
-            if requests.get(url, timeout=2).ok:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"ttc serve not healthy within {seconds} s")
-
-
 def serve_command(name: str, model: str, runs: Path, port: int) -> tuple[list[str], str]:
     """The server's command line and the URL that answers once it is up."""
     if name == "serve":
@@ -373,7 +360,7 @@ def test_sigterm_stops_the_server_and_every_ray_process_it_started(sandbox_image
         proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
     try:
-        wait_healthy(url, proc, 240)
+        wait_answering(url, proc, Path(ray_tmp) / "serve.log", 240)
         started = processes_of(proc.pid, ray_tmp)
         assert len(started) > 3, started  # the server, Ray's GCS, raylet, agents, Serve's actors
         proc.send_signal(signal.SIGTERM)
