@@ -8,7 +8,6 @@ A verifier that fails itself returns Verdicts with `error` set and `passed=False
 """
 from __future__ import annotations
 
-import ast
 import hashlib
 import json
 import os
@@ -30,7 +29,7 @@ from pipeline.judging.identifier_match import IdentifierMatchVerifier
 from pipeline.core.registry import build
 from pipeline.core.types import Candidate, ExecutionResult, Peer, SamplingParams, Task, Verdict
 from pipeline.judging.repo_verifier import RepoTestsVerifier
-from pipeline.judging.unit_tests import UnitTestVerifier
+from pipeline.judging.unit_tests import UnitTestVerifier, probe_arguments
 from pipeline.judging.sandboxed import Execute, error_verdicts, execute_safely, verify_distinct
 
 class Verifier(Protocol):
@@ -129,8 +128,7 @@ def program_outputs(candidates: list[Candidate], inputs: list[str], entry_point:
     literals, e.g. task.metadata["probe_inputs"]). Programs that behave the same get the same
     fingerprint; a program whose run fails (timeout, crash on import, infrastructure) gets a
     fingerprint of its own key, so failures never pool into a winning vote."""
-    for literal in inputs:
-        ast.literal_eval(literal)  # fail here, naming the bad input, not inside every sandbox run
+    probe_arguments(inputs)  # fail here, naming the bad input, not inside every sandbox run
     files = {"probe.py": _PROBE_DRIVER.format(entry_point=entry_point), "probe_inputs.json": json.dumps(inputs)}
 
     def fingerprint(candidate: Candidate) -> str:
