@@ -596,7 +596,7 @@ class Zygote:
         self.fd_sender, fd_receiver = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)  # SCM_RIGHTS
         try:
             self.proc = subprocess.Popen(
-                ["python3", "-c", self.source, str(self.uid), str(out_w), str(err_w), str(fd_receiver.fileno())],
+                ["python3", "-c", self.source, str(out_w), str(err_w), str(fd_receiver.fileno())],
                 stdin=req_r, stdout=reply_w, env=BASE_ENV, pass_fds=(out_w, err_w, fd_receiver.fileno()),
                 close_fds=True)
         finally:

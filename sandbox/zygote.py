@@ -1,9 +1,9 @@
 """Pre-started interpreter: runs one `python3 -c CODE` or `python3 SCRIPT` program per request.
 
 Starting python3 costs about 13 ms of CPU on a small machine, most of the price of a sandboxed
-execution. The supervisor starts this file once (`python3 -c <this source> UID OUT_FD ERR_FD`, as
-root, with the programs' base environment) and, per request, we fork: the child drops to the
-sandbox uid exactly as a fresh program would be started (own session, no groups,
+execution. The supervisor starts this file once (`python3 -c <this source> OUT_FD ERR_FD FD_SOCKET`,
+as root, with the programs' base environment) and, per request, we fork: the child drops to the
+request's uid exactly as a fresh program would be started (own session, no groups,
 oom_score_adj 1000, stdio on the execution's pipes) and runs the code as `__main__` in an
 interpreter whose state is that of a fresh `python3` (this file imports nothing a fresh
 interpreter has not imported, and the child forgets what it did import). It then exits through
@@ -122,7 +122,7 @@ def report_uncaught(exc):
 
 
 def main():
-    out_fd, err_fd, channel_fd = (int(arg) for arg in sys.argv[2:5])
+    out_fd, err_fd, channel_fd = (int(arg) for arg in sys.argv[1:4])
     cmd = serve(out_fd, err_fd, socket.socket(fileno=channel_fd))
     try:
         run_as_main(cmd)
