@@ -75,6 +75,9 @@ class ModelConfig(_Section):
 class SandboxConfig(_Section):
     image: str = Field("ttc-sandbox:base", description="Docker image of the sandbox")
     pool_size: int = Field(2, ge=1, le=256, description="warm containers per pool actor")
+    runtime: Literal["runc", "gvisor"] = Field("runc", description="container runtime: runc (Docker's "
+                                               "default) or gvisor (runsc: a second kernel between the "
+                                               "candidate and the host)")
     limits: Limits = Field(default_factory=Limits)
 
 
@@ -85,6 +88,9 @@ class RunnerConfig(_Section):
     chunk_size: int = Field(8, ge=1, le=4096, description="samples of one task per generator call")
     output_dir: str = Field("runs", description="parent folder of run directories")
     retries: int = Field(2, ge=0, le=20, description="retries of a failed actor call")
+    shards: int | None = Field(None, ge=0, le=1024, description="orchestrator shard actors, each driving a "
+                               "slice of the tasks; 0: the driver drives every task itself; None: one per "
+                               "alive node on a multi-node cluster, else 0")
 
 
 class BudgetConfig(_Section):
