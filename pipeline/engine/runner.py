@@ -137,9 +137,12 @@ class Engine:
     actor's task); `run_all` returns once those have, so the caller knows the work has stopped."""
 
     def __init__(self, config: RunConfig, store: RunStore, agent, generate_fns, verify_fn, progress,
-                 on_sample=None, oracle_fn=None, tools: Tools | None = None, cancel=None):
+                 on_sample=None, oracle_fn=None, tools: Tools | None = None, cancel=None,
+                 task_index: dict[str, int] | None = None):
         self.config, self.store, self.agent, self.tools = config, store, agent, tools
         self.cancel = cancel
+        # a task's index in the whole run (seeds follow it): a shard's states are a slice of it
+        self.task_index = task_index or {}
         self.generate_fns = cycle(generate_fns)
         self.verify_fn, self.oracle_fn = verify_fn, oracle_fn  # oracle: ground truth when the verifier is not
         self.progress = progress
@@ -277,7 +280,7 @@ class Engine:
             if self.config.budget.max_samples_total is not None:
                 n = min(n, self.config.budget.max_samples_total - sum(s.scheduled for s in states))
             state.scheduled = start + n
-            return Chunk(state, start, n), index
+            return Chunk(state, start, n), self.task_index.get(state.task.id, index)
         return None
 
     def first_missing(self, state: TaskState) -> int | None:
@@ -449,6 +452,27 @@ class Session:
         self._execute = None
         self._verifiers: dict[tuple[str, str], Any] = {}
 
+    @classmethod
+    def adopting(cls, config: RunConfig, generators: list, sandboxes: list | None,
+                 verifiers: dict[tuple[str, str], Any]) -> "Session":
+        """A session over actors another session started (an orchestrator shard's): it starts
+        none of its own, and `close` is left to their owner."""
+        session = cls(config)
+        session._generators, session._sandboxes, session._verifiers = generators, sandboxes, dict(verifiers)
+        return session
+
+    def shared_actors(self, config: RunConfig) -> dict[str, Any]:
+        """Every actor a run of `config` calls, started now, for orchestrator shards to adopt."""
+        from agents.requirements import SANDBOX_STRATEGIES
+
+        self.generate_fns()
+        if {config.verifier, config.oracle} & SANDBOX_VERIFIERS or config.strategy in SANDBOX_STRATEGIES:
+            self.execute_fn()
+        for name, options in ((config.verifier, verifier_options(config)), (config.oracle, config.oracle_options)):
+            if name in MODEL_VERIFIERS:
+                self.verify_fn(name, options)
+        return {"generators": self._generators, "sandboxes": self._sandboxes, "verifiers": self._verifiers}
+
     def start(self, config: RunConfig) -> None:
         """Start the actors `config` needs now, so a bad model or image fails before any work."""
         self.generate_fns()
@@ -489,7 +513,8 @@ class Session:
         from pipeline.engine.dispatch import LeastLoaded
 
         if self._execute is None:
-            self._sandboxes = start_sandboxes(self.config)
+            if self._sandboxes is None:
+                self._sandboxes = start_sandboxes(self.config)
             pools = LeastLoaded(self._sandboxes)
 
             def execute(cmd, files, timeout_s=None, peer=None):
@@ -531,7 +556,8 @@ class Session:
         return lambda task, candidates: ray.get(actor.verify.remote(task, candidates))
 
     def run_tasks(self, config: RunConfig, states: list[TaskState], store: RunStore, progress,
-                  on_sample=None, cancel=None, select_incomplete: bool = True) -> None:
+                  on_sample=None, cancel=None, select_incomplete: bool = True,
+                  task_index: dict[str, int] | None = None) -> None:
         """Sample, verify and select every task of `states` into `store`; `cancel` (a
         threading.Event) stops it, and this returns once the work in flight has stopped.
         `select_incomplete=False` (resumable runs): a task whose chunks failed gets no selection,
@@ -544,7 +570,7 @@ class Session:
         agent = make_agent(config.strategy, {"model_path": resolve_model_path(config.model.path)},
                            **config.strategy_options)
         engine = Engine(config, store, agent, self.generate_fns(),
-                        verify, progress, on_sample, oracle, self.tools(verify), cancel)
+                        verify, progress, on_sample, oracle, self.tools(verify), cancel, task_index)
         select = SelectionStep(config, store, execute)
 
         def select_task(state: TaskState) -> None:
@@ -598,8 +624,19 @@ def where_time_went(execution_s: float, containers: int, wall_s: float, driver_c
             "driver_cpu_s": driver_cpu_s, "driver_cpu_share": driver_cpu_s / wall_s if wall_s > 0 else None}
 
 
+def shard_time(costs: list[dict], wall_s: float) -> dict:
+    """The orchestrator shards' count, nodes and CPU (each its actor process's), when a run had them."""
+    if not costs:
+        return {"shards": 0}
+    cpu = [round(c["cpu_s"], 3) for c in costs]
+    return {"shards": len(costs), "shard_nodes": len({c["node"] for c in costs}), "shard_cpu_s": cpu,
+            "shard_wall_s": [round(c["wall_s"], 3) for c in costs],
+            "shard_cpu_share": sum(cpu) / wall_s if wall_s > 0 else None}
+
+
 def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_s: float,
-                  containers: int = 0, driver_cpu_s: float = 0.0, prior_execution_s: float = 0.0) -> dict:
+                  containers: int = 0, driver_cpu_s: float = 0.0, prior_execution_s: float = 0.0,
+                  shard_costs: list[dict] | None = None) -> dict:
     """`prior_execution_s`: execution time of verdicts a resumed run found on disk (not this run's)."""
     from pipeline.judging.canaries import canary_report
     from pipeline.judging.report import plot_coverage
@@ -612,11 +649,25 @@ def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_
     summary["verifier_errors"] = sum(1 for v in verdicts if v.get("error"))
     summary["time"].update(where_time_went(execution_seconds(verdicts) - prior_execution_s, containers,
                                            wall_s, driver_cpu_s))
+    summary["time"].update(shard_time(shard_costs or [], wall_s))
     summary["canaries"] = canary_report(store.read("canaries"))
     summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
                                                  title=f"{config.name}: {config.model.path}"))
     store.write_json("summary.json", summary)
     return summary
+
+
+def run_states(session: Session, config: RunConfig, states: list[TaskState], store: RunStore,
+               progress) -> list[dict]:
+    """Every task of a resumable run, driven here or by orchestrator shards (`runner.shards`);
+    returns the shards' nodes and costs (none when the driver drove)."""
+    from pipeline.engine.shards import drive_shards, shard_count
+
+    parts = shard_count(config, len(states))
+    if not parts:
+        session.run_tasks(config, states, store, progress, select_incomplete=False)
+        return []
+    return drive_shards(config, states, store, progress, session.shared_actors(config), parts)
 
 
 def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | None = None) -> RunResult:
@@ -635,13 +686,13 @@ def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | Non
     progress = Progress(sum(s.target for s in states), len(states), initial=restored,
                         initial_passed=sum(s.passed() for s in states))
     try:
-        session.run_tasks(config, states, store, progress, select_incomplete=False)
+        shard_costs = run_states(session, config, states, store, progress)
         containers = session.sandbox_containers()
     finally:
         progress.close()
         session.close()
     summary = write_summary(store, config, [t.id for t in tasks], time.perf_counter() - started, containers,
-                            time.process_time() - cpu_started, prior_execution_s)
+                            time.process_time() - cpu_started, prior_execution_s, shard_costs)
     from pipeline.judging.canaries import canary_warnings
 
     return RunResult(run_dir=str(store.run_dir), tasks=len(tasks), samples=summary["samples"], summary=summary,
