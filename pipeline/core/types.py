@@ -13,7 +13,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 TaskKind = Literal["code", "math", "text", "image", "repo"]
-FinishReason = Literal["stop", "length", "eos", "error"]
+# low_confidence: stopped mid-generation, its window confidence below the request's threshold
+FinishReason = Literal["stop", "length", "eos", "error", "low_confidence"]
+CONFIDENCE_MEASURES = ("mean", "lowest_window", "tail", "bottom_10")  # pipeline/generators/confidence.py
+CONFIDENCE_MAX = 100.0  # minus the logprob floor there: no computed confidence exceeds it
 
 
 class _Model(BaseModel):
@@ -55,6 +58,16 @@ class Task(_Model):
         return files
 
 
+class ConfidenceParams(_Model):
+    """How a backend measures a trace's confidence from its top-k logprobs, and when it stops one."""
+
+    top_k: int = Field(5, ge=1, le=20, description="logprobs averaged per token (OpenAI servers give at most 20)")
+    window: int = Field(16, ge=1, le=32768, description="tokens per group: the sliding window of group confidence")
+    tail: int = Field(16, ge=1, le=32768, description="last tokens the tail measure averages")
+    stop_below: float | None = Field(None, ge=0, description="stop a trace once a full window's mean confidence "
+                                     "is below this (finish_reason low_confidence); None: never")
+
+
 class SamplingParams(_Model):
     n: int = Field(1, ge=1, le=4096, description="samples per prompt")
     temperature: float = Field(1.0, ge=0.0, le=10.0, description="0 means greedy")
@@ -64,6 +77,8 @@ class SamplingParams(_Model):
     stop: list[str] = Field(default_factory=list, description="cut the text at the first of these")
     seed: int | None = Field(None, description="same seed, same samples (on CPU)")
     logprobs: bool = Field(False, description="return per-token logprobs")
+    confidence: ConfidenceParams | None = Field(None, description="record trace confidence (DeepConf) on each "
+                                                "completion; None: none")
 
 
 class Completion(_Model):
@@ -74,6 +89,9 @@ class Completion(_Model):
     finish_reason: FinishReason = "length"
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    confidence: dict[str, float] | None = Field(None, description="trace confidence measures (CONFIDENCE_MEASURES) "
+                                                "when asked for and the backend saw the logprobs")
+    token_cap: int | None = Field(None, description="the most tokens it could have had; set when stopped early")
 
 
 class Trajectory(_Model):
@@ -94,6 +112,21 @@ class Candidate(_Model):
     sample_index: int = Field(ge=0)
     content: str = Field(description="the extracted program or answer")
     key: str = Field("", description="hash of the normalised content; equal keys are judged once")
+    confidence: dict[str, float] | None = Field(None, description="its trajectory's confidence measures, copied "
+                                                "from the completion by the strategy; None: not measured")
+    stopped_early: bool = Field(False, description="its trajectory was stopped mid-generation for low "
+                                "confidence: an unfinished answer, which confidence votes leave out")
+
+    @field_validator("confidence")
+    @classmethod
+    def _measured_confidence(cls, confidence: dict[str, float] | None) -> dict[str, float] | None:
+        if confidence is None:
+            return None
+        if set(confidence) != set(CONFIDENCE_MEASURES):
+            raise ValueError(f"confidence must hold exactly {', '.join(CONFIDENCE_MEASURES)}")
+        if not all(0.0 <= value <= CONFIDENCE_MAX for value in confidence.values()):  # NaN fails too
+            raise ValueError(f"confidence values must be between 0 and {CONFIDENCE_MAX:g}")
+        return confidence
 
     def model_post_init(self, _context: Any) -> None:
         if not self.key:

@@ -27,6 +27,7 @@ from typing import Any, Callable
 import torch
 
 from pipeline.generators.chat import Prompt, check_messages, render_chat
+from pipeline.generators.confidence import LOGPROB_FLOOR, ConfidenceTracker
 from pipeline.generators.sampling import find_stop, row_seed, row_uniforms, sample_tokens
 from pipeline.core.types import Completion, SamplingParams
 
@@ -420,7 +421,7 @@ class _Detokenizer:
 
 
 class _Row:
-    """One sample being decoded: its tokens, logprobs, stop detection and finish reason."""
+    """One sample being decoded: its tokens, logprobs, stop detection, confidence and finish reason."""
 
     def __init__(self, group: _Group, sample_index: int, tokenizer: Any):
         self.group, self.sample_index = group, sample_index
@@ -431,17 +432,22 @@ class _Row:
         self.stops = [stop for stop in self.params.stop if stop]
         self.detok = _Detokenizer(tokenizer) if self.stops else None
         self.cut: int | None = None
+        wanted = self.params.confidence
+        self.tracker = ConfidenceTracker(wanted.window, wanted.tail, wanted.stop_below) if wanted else None
 
-    def push(self, token: int, logprob: float, eos_ids: set[int]) -> None:
+    def push(self, token: int, logprob: float, eos_ids: set[int], confidence: float | None = None) -> None:
         if token in eos_ids:
             self.finish = "eos"
             return
         self.token_ids.append(token)
         self.logprobs.append(logprob)
+        too_unsure = self.tracker is not None and self.tracker.push(confidence)
         if self.detok is not None and self._hit_stop(token):
             self.finish = "stop"
         elif len(self.token_ids) >= self.group.max_new:
             self.finish = "length"
+        elif too_unsure:  # a full window below the request's threshold: stop inside the decode loop
+            self.finish = "low_confidence"
 
     def _hit_stop(self, token: int) -> bool:
         new = self.detok.push(token)
@@ -461,10 +467,13 @@ class _Row:
             kept = len(self.token_ids)
             text = tokenizer.decode(self.token_ids, skip_special_tokens=True, clean_up_tokenization_spaces=False)
         logprobs = self.logprobs[:kept]
+        stopped = self.finish == "low_confidence"
         return Completion(
             text=text, token_ids=self.token_ids[:kept], cumulative_logprob=float(sum(logprobs)),
             token_logprobs=logprobs if self.params.logprobs else None, finish_reason=self.finish or "length",
-            prompt_tokens=len(self.group.prompt_ids), completion_tokens=kept)
+            prompt_tokens=len(self.group.prompt_ids), completion_tokens=kept,
+            confidence=self.tracker.measures(kept) if self.tracker else None,
+            token_cap=self.group.max_new if stopped else None)
 
 
 class _DecodeBatch:
@@ -493,9 +502,9 @@ class _DecodeBatch:
 
     def run(self) -> list[_Row]:
         for step in range(self.steps):
-            tokens, logprobs, alternatives = self._choose(step)
+            tokens, logprobs, alternatives, confidences = self._choose(step)
             for i, (row, token, logprob) in enumerate(zip(self.rows, tokens.tolist(), logprobs.tolist())):
-                row.push(token, logprob, self.gen.eos_ids)
+                row.push(token, logprob, self.gen.eos_ids, confidences[i])
                 if row.group.request.on_token is not None and token not in self.gen.eos_ids:
                     row.group.request.report(TokenStep(row.group.prompt_index, row.sample_index,
                                                        token, logprob, alternatives[i]))
@@ -511,12 +520,23 @@ class _DecodeBatch:
             self.logits = self.gen.decode_step(tokens, self.mask, self.cache)
         return self.finished + [row for row in self.rows if row.finish is None]
 
-    def _choose(self, step: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple]]:
+    def _choose(self, step: int) -> tuple[torch.Tensor, torch.Tensor, list[tuple], list[float | None]]:
         scores = self._apply_processors(self.logits.float())
         tokens = sample_tokens(scores, self.temperature, self.top_k, self.top_p, self.uniforms[:, step])
         all_logprobs = scores.log_softmax(dim=-1)
         logprobs = all_logprobs.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
-        return tokens, logprobs, self._alternatives(all_logprobs)
+        return tokens, logprobs, self._alternatives(all_logprobs), self._confidences(all_logprobs)
+
+    def _confidences(self, all_logprobs: torch.Tensor) -> list[float | None]:
+        """Per row, minus the mean of its top-k logprobs (pipeline/generators/confidence.py);
+        None for rows whose request asked for no confidence. One small transfer per step."""
+        wanted = [row.params.confidence.top_k if row.params.confidence else 0 for row in self.rows]
+        if not any(wanted):
+            return [None] * len(self.rows)
+        k = torch.tensor([max(1, min(w, all_logprobs.shape[-1])) for w in wanted], device=all_logprobs.device)
+        top = all_logprobs.topk(int(k.max()), dim=-1).values.clamp(min=LOGPROB_FLOOR)
+        means = (-top.cumsum(dim=-1).gather(-1, (k - 1).unsqueeze(-1)).squeeze(-1) / k).clamp(min=0.0)
+        return [value if w else None for value, w in zip(means.tolist(), wanted)]
 
     def _alternatives(self, all_logprobs: torch.Tensor) -> list[tuple[tuple[int, float], ...]]:
         """Per row, its request's `top_logprobs` most likely (token id, logprob); () if none asked."""
