@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
+from pipeline.generators.confidence import MEASURES, percentile, valid_measures
 from pipeline.judging.answers import normalise_answer
 from pipeline.core.registry import build
 from pipeline.core.types import Candidate, Selection, Task, Verdict
@@ -118,6 +119,45 @@ class WeightedVote(_VoteSelector):
         return judged.score if judged else 0.0
 
 
+class ConfidenceVote(_VoteSelector):
+    """DeepConf's offline vote: among the candidates that give an answer and ran to their end,
+    keep the `keep_percent`% most confident by `measure` (those at or above the
+    (100 - keep_percent)th percentile) and vote among them, each weighted by that confidence.
+
+    The confidence is the one the generator measured (Candidate.confidence). A voter without a
+    valid one, missing or outside what a backend computes, makes the selector abstain: a forged
+    value must not win, and leaving the voter out would let a missing one pass unnoticed."""
+
+    name = "confidence_vote"
+
+    def __init__(self, keep_percent: float = 10.0, measure: str = "lowest_window",
+                 abstain_below: float | None = None, min_margin: float | None = None):
+        if isinstance(keep_percent, bool) or not isinstance(keep_percent, (int, float)) or not 0 < keep_percent <= 100:
+            raise ValueError(f"selector_options.confidence_vote.keep_percent: {keep_percent!r} must be a number "
+                             f"above 0 and at most 100 (the share of candidates that votes)")
+        if measure not in MEASURES:
+            raise ValueError(f"selector_options.confidence_vote.measure: {measure!r} is not one of {', '.join(MEASURES)}")
+        super().__init__(abstain_below, min_margin)
+        self.keep_percent, self.measure = float(keep_percent), measure
+
+    def select(self, task: Task, candidates: list[Candidate], verdicts: list[Verdict],
+               fingerprints: dict[str, str] | None = None) -> Selection:
+        voters = [c for c in sorted(candidates, key=lambda c: c.sample_index)
+                  if not c.stopped_early and c.content.strip()]
+        if not voters or not all(valid_measures(c.confidence) for c in voters):
+            return chosen(task, self.name, None, 0.0, True)
+        scores = [c.confidence[self.measure] for c in voters]
+        cut = percentile(scores, 100 - self.keep_percent)
+        weights: dict[str, float] = defaultdict(float)
+        members: dict[str, Candidate] = {}
+        for candidate, score in zip(voters, scores):
+            if score >= cut:
+                group = vote_key(task, candidate, fingerprints)
+                weights[group] += score
+                members.setdefault(group, candidate)
+        return self._decide(task, weights, members)
+
+
 class BestScore:
     """The highest-scoring candidate; abstains when that score is below `abstain_below`.
     margin = best score minus the best score of a different candidate key."""
@@ -180,6 +220,7 @@ SELECTORS: dict[str, Callable[..., Selector]] = {
     "best_score": BestScore,
     "first_passing": FirstPassing,
     "agent_pick": AgentPick,
+    "confidence_vote": ConfidenceVote,
 }
 
 
