@@ -40,13 +40,12 @@ import select
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from benchmarks.free_model import start_model_server
 from benchmarks.sandbox_bench import CONTAINERS_CPUACCT, DOCKER_DAEMONS
 from benchmarks.tasks.synthetic_code import reference_completion
 from pipeline.core.config import RunConfig, build_config
@@ -67,50 +66,6 @@ def sample_program(task: Task, seed: int, index: int) -> str:
     if index % 4 == 3:
         return tag + f"    return {(seed + index) % 3}\n"
     return tag + reference_completion(task)
-
-
-class FreeModel(BaseHTTPRequestHandler):
-    """/v1/completions and /v1/chat/completions, answered at once from the task's prompt."""
-
-    protocol_version = "HTTP/1.1"  # keep-alive: the generator's requests.Session reuses its connection
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        chat = self.path.endswith("/chat/completions")
-        prompt = body["messages"][-1]["content"] if chat else body["prompt"]
-        task = self.server.tasks.get(prompt)
-        if task is None or not self.path.endswith("/completions"):
-            return self.reply(404, {"error": {"message": f"no task for this prompt at {self.path}"}})
-        seed = body.get("seed") or next(self.server.unseeded)
-        choices = []
-        for index in range(int(body.get("n", 1))):
-            text = sample_program(task, seed, index)
-            choices.append({"index": index, "finish_reason": "stop",
-                            **({"message": {"role": "assistant", "content": text}} if chat else {"text": text})})
-        self.reply(200, {"object": "chat.completion" if chat else "text_completion", "choices": choices,
-                         "usage": {"prompt_tokens": 60, "completion_tokens": 20 * len(choices)}})
-
-    def reply(self, status: int, data: dict) -> None:
-        payload = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args) -> None:  # one line per request would cost more than the answer
-        pass
-
-
-def start_model_server(tasks: list[Task]) -> ThreadingHTTPServer:
-    from itertools import count
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FreeModel)
-    server.daemon_threads = True
-    server.tasks = {t.prompt: t for t in tasks}
-    server.unseeded = count(1)
-    threading.Thread(target=server.serve_forever, daemon=True, name="free-model").start()
-    return server
 
 
 # --- CPU by process, from a watcher process (so its reads are not the driver's CPU) -------------
@@ -324,7 +279,7 @@ def main() -> None:
 
     init_ray(None)  # Ray up before the runs, as under `ttc serve` or a cluster: not in their wall
     tasks = load_tasks(pipeline_config(args, "first_passing", "http://unused/v1", ".").tasks)
-    server = start_model_server(tasks)
+    server = start_model_server(tasks, sample_program)
     try:
         with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as out_dir:
             for selector in args.selectors.split(","):

@@ -515,13 +515,17 @@ class Session:
         if self._execute is None:
             if self._sandboxes is None:
                 self._sandboxes = start_sandboxes(self.config)
-            pools = LeastLoaded(self._sandboxes)
+            pools = self._dispatch = LeastLoaded(self._sandboxes)
 
             def execute(cmd, files, timeout_s=None, peer=None):
                 return pools.call(lambda pool: ray.get(pool.run.remote(cmd, files, b"", timeout_s, None, peer)))
 
             self._execute = execute  # one dispatcher for verifiers, selection and agents
         return self._execute
+
+    def sandbox_calls(self) -> int:
+        """Sandbox executions this session's dispatcher sent so far (a shard's are its own)."""
+        return sum(self._dispatch.calls()) if self._execute is not None else 0
 
     def sandbox_containers(self) -> int:
         """Warm containers of the pools started so far."""

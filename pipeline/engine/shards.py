@@ -25,7 +25,7 @@ import ray
 
 from pipeline.core.config import RunConfig
 from pipeline.core.types import Task
-from pipeline.engine.store import KINDS, RunStore
+from pipeline.engine.store import KINDS, RunStore, encode
 from pipeline.engine.task_state import TaskState
 
 TAKE_INTERVAL_S = 0.5
@@ -39,7 +39,7 @@ class BufferedStore:
         self.run_dir = Path(run_dir)  # its name only: a shard may run on a node without that disk
         self._records = {kind: list(seeded.get(kind, [])) for kind in KINDS}
         self._seen = {kind: {r["key"] for r in self._records[kind]} for kind in KINDS}
-        self._outbox: list[tuple[str, str, dict[str, Any]]] = []
+        self._outbox: dict[str, list[tuple[str, str]]] = {}  # kind -> (key, encoded line)
         self._lock = threading.Lock()
 
     def has(self, kind: str, key: str) -> bool:
@@ -51,16 +51,17 @@ class BufferedStore:
                 return False
             self._seen[kind].add(key)
             self._records[kind].append({"key": key, **record})
-            self._outbox.append((kind, key, record))
+            # encoded here, in the shard, so the driver's share is one write per kind
+            self._outbox.setdefault(kind, []).append((key, encode(key, record)))
         return True
 
     def read(self, kind: str) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._records[kind])
 
-    def take(self) -> list[tuple[str, str, dict[str, Any]]]:
+    def take(self) -> dict[str, list[tuple[str, str]]]:
         with self._lock:
-            taken, self._outbox = self._outbox, []
+            taken, self._outbox = self._outbox, {}
         return taken
 
 
@@ -118,7 +119,7 @@ class OrchestratorShard:
                 "wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu_started}
 
     def take(self) -> dict[str, Any]:
-        return {"records": self.store.take() if self.store is not None else [], "progress": self.progress.take()}
+        return {"lines": self.store.take() if self.store is not None else {}, "progress": self.progress.take()}
 
     def node(self) -> str:
         return ray.get_runtime_context().get_node_id()
@@ -224,8 +225,8 @@ def write_taken(shards: list, store: RunStore, progress) -> None:
             taken = ray.get(ref)
         except ray.exceptions.RayError:
             continue  # a dead shard: its `run` reference says so
-        for kind, key, record in taken["records"]:
-            store.append(kind, key, record)
+        for kind, lines in taken["lines"].items():
+            store.append_lines(kind, lines)
         counts = taken["progress"]
         if counts["samples"]:
             progress.samples_done(counts["samples"], counts["passed"])

@@ -30,17 +30,25 @@ class RunStore:
 
     def append(self, kind: str, key: str, record: dict[str, Any]) -> bool:
         """Write the record unless its key is already stored; True if written."""
-        line = (json.dumps({"key": key, **record}, default=str) + "\n").encode()
+        return self.append_lines(kind, [(key, encode(key, record))]) == 1
+
+    def append_lines(self, kind: str, lines: list[tuple[str, str]]) -> int:
+        """Write the encoded records (`encode`) whose keys are not stored yet, in one write;
+        returns how many. Orchestrator shards encode, so the driver only writes."""
         with self._lock:
-            if key in self._seen[kind]:
-                return False
+            new = {}
+            for key, line in lines:
+                if key not in self._seen[kind] and key not in new:
+                    new[key] = line
+            if not new:
+                return 0
             fd = os.open(self.path(kind), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
-                os.write(fd, line)
+                os.write(fd, "".join(new.values()).encode())
             finally:
                 os.close(fd)
-            self._seen[kind].add(key)
-        return True
+            self._seen[kind].update(new)
+        return len(new)
 
     def read(self, kind: str) -> list[dict[str, Any]]:
         records, keys = [], set()
@@ -57,6 +65,11 @@ class RunStore:
         tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
         os.replace(tmp, target)
         return target
+
+
+def encode(key: str, record: dict[str, Any]) -> str:
+    """One record as its line in a run directory's JSONL file."""
+    return json.dumps({"key": key, **record}, default=str) + "\n"
 
 
 def _read_lines(path: Path) -> Iterator[dict[str, Any]]:

@@ -10,15 +10,21 @@ import pytest
 
 from pipeline.core.config import build_config, load_config
 from pipeline.engine.shards import BufferedStore, shard_config, split
+from pipeline.engine.store import RunStore
 from tests.interfaces.conftest import DEMO, ROOT, small_run
 
 
-def test_the_buffered_store_hands_each_record_over_once():
+def test_the_buffered_store_hands_each_record_over_once(tmp_path):
     store = BufferedStore("/nowhere", {"samples": [{"key": "t/0", "task_id": "t"}]})
     assert store.has("samples", "t/0") and not store.append("samples", "t/0", {"task_id": "t"})  # seeded
     assert store.append("samples", "t/1", {"task_id": "t"}) and not store.append("samples", "t/1", {})
-    assert store.take() == [("samples", "t/1", {"task_id": "t"})]
-    assert store.take() == []  # taken once
+    taken = store.take()
+    assert list(taken) == ["samples"] and [key for key, _ in taken["samples"]] == ["t/1"]
+    assert store.take() == {}  # taken once
+    written = RunStore(tmp_path)
+    assert written.append_lines("samples", taken["samples"] * 2) == 1  # a line twice is written once
+    assert written.append_lines("samples", taken["samples"]) == 0
+    assert written.read("samples") == [{"key": "t/1", "task_id": "t"}]
     assert [r["key"] for r in store.read("samples")] == ["t/0", "t/1"]  # the engine still sees both
 
 
