@@ -3,7 +3,7 @@ and whether the task's selection is settled (early stopping). Plain Python, thre
 from __future__ import annotations
 
 import threading
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import Future
 
@@ -79,15 +79,28 @@ class TaskState:
         verdict = self.verdicts.get(key)
         return bool(verdict and verdict.accepted)
 
-    def settled(self, exact_verifier: bool, vote: Callable[[Candidate], str | None] | None = None) -> bool:
+    def settled(self, exact_verifier: bool, vote: Callable[[Candidate], str | None] | None = None,
+                weight: Callable[[Candidate], float | None] | None = None) -> bool:
         """No more samples can change the outcome: an exact verifier passed one, or the vote
-        leader's lead exceeds the samples still to come. `vote` maps a candidate to its ballot
-        (None: no ballot); lead and samples done come from one snapshot, so they agree."""
+        leader's lead exceeds what the samples still to come can add. `vote` maps a candidate to
+        its ballot (None: no ballot); lead and samples done come from one snapshot, so they agree.
+
+        `weight` (a confidence-weighted vote) maps a candidate to its ballot's weight (None: no
+        ballot); each sample still to come is taken to weigh as much as the heaviest ballot so
+        far, since a confidence has no useful upper bound. Without it every ballot weighs 1."""
         candidates = self.snapshot()
         if exact_verifier and any(self._accepted(c.key) for c in candidates):
             return True
         if vote is None:
             return False
-        counts = Counter(ballot for c in candidates if (ballot := vote(c)) is not None).most_common(2)
-        lead = counts[0][1] - (counts[1][1] if len(counts) > 1 else 0) if counts else 0
-        return lead > self.target - len(candidates)
+        totals: dict[str, float] = defaultdict(float)
+        heaviest = 1.0 if weight is None else 0.0
+        for candidate in candidates:
+            ballot = vote(candidate)
+            worth = 1.0 if weight is None else weight(candidate)
+            if ballot is not None and worth is not None:
+                totals[ballot] += worth
+                heaviest = max(heaviest, worth)
+        top = sorted(totals.values(), reverse=True)[:2]
+        lead = top[0] - (top[1] if len(top) > 1 else 0.0) if top else 0.0
+        return lead > (self.target - len(candidates)) * heaviest

@@ -93,6 +93,20 @@ def early_stop_savings(samples: list[dict]) -> dict[str, Any]:
             "saved_fraction": 1 - used / fixed if fixed else 0.0}
 
 
+def confidence_stop_savings(samples: list[dict]) -> dict[str, Any]:
+    """Traces the backend stopped for low confidence (DeepConf online) and the tokens that saved:
+    each stopped trace could have run to its token cap, so the saving is an upper bound (it might
+    have ended sooner). Samples a settled task never drew are in samples_not_drawn."""
+    completions = [s["trajectory"]["completion"] for s in samples]
+    stopped = [c for c in completions if c.get("finish_reason") == "low_confidence"]
+    generated = sum(c["completion_tokens"] for c in completions)
+    saved = sum(max(0, (c.get("token_cap") or 0) - c["completion_tokens"]) for c in stopped)
+    return {"samples_with_confidence": sum(c.get("confidence") is not None for c in completions),
+            "traces_stopped": len(stopped), "tokens_generated": generated,
+            "tokens_saved_at_most": saved, "tokens_without_stopping_at_most": generated + saved,
+            "saved_fraction_at_most": saved / (generated + saved) if generated + saved else 0.0}
+
+
 def diversity_summary(samples: list[dict], task_records=()) -> dict[str, float | None]:
     by_task: dict[str, set] = defaultdict(set)
     totals: dict[str, int] = defaultdict(int)
@@ -206,6 +220,7 @@ def summarise(task_ids: list[str], samples: list[dict], selections: list[dict], 
         "diversity": diversity_summary(samples, task_records),
         "per_task": per_task_table(counts, list(task_records), target_n),
         "early_stop": early_stop_savings(samples),
+        "confidence_stop": confidence_stop_savings(samples),
         "recommended_n": recommend_n(curve, 0.0, per_task_p=per_task_p).__dict__ if curve else None,
         "verifier_vs_ground_truth": verifier_quality(samples, task_ids, target_n) if curve else None,
         "time": time_split(chunks, wall_s),
