@@ -28,7 +28,9 @@ from pipeline.judging.image_verifiers import DigitClassifierVerifier, heldout_di
 from pipeline.judging.identifier_match import IdentifierMatchVerifier
 from pipeline.core.registry import build
 from pipeline.core.types import Candidate, ExecutionResult, Peer, SamplingParams, Task, Verdict
+from pipeline.judging.prm import PRMVerifier
 from pipeline.judging.repo_verifier import RepoTestsVerifier
+from pipeline.judging.step_check import StepCheckVerifier
 from pipeline.judging.unit_tests import UnitTestVerifier, probe_arguments
 from pipeline.judging.sandboxed import Execute, error_verdicts, execute_safely, verify_distinct
 
@@ -326,6 +328,8 @@ VERIFIERS: dict[str, Callable[..., Verifier]] = {
     "digit_classifier": DigitClassifierVerifier,
     "digit_classifier_heldout": heldout_digit_classifier,
     "repo_tests": RepoTestsVerifier,
+    "prm": PRMVerifier,
+    "step_check": StepCheckVerifier,
 }
 
 
