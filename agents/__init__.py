@@ -17,6 +17,7 @@ AGENTS: dict[str, str] = {
     "noise_search": "agents.noise_search:NoiseSearch",
     "quiet_star": "agents.quiet_star:QuietStar",
     "codemonkeys": "agents.codemonkeys:CodeMonkeys",
+    "prm_search": "agents.prm_search:PRMSearch",
 }
 
 

@@ -67,6 +67,8 @@ class ServeLimits(BaseModel):
     max_nfe_budget: int = Field(2000, ge=1, description="strategy_options.nfe_budget: NFEs per sample (noise_search)")
     max_thought_length: int = Field(32, ge=0, description="strategy_options.thought_length (quiet_star)")
     max_n_thoughts: int = Field(8, ge=1, description="strategy_options.n_thoughts (quiet_star)")
+    max_beam_width: int = Field(16, ge=1, description="strategy_options.beam_width (prm_search)")
+    max_search_steps: int = Field(32, ge=1, description="strategy_options.max_steps: steps a path may take (prm_search)")
     max_total_tokens: int = Field(1_048_576, ge=1, description="tokens one request may generate at most: samples "
                                   "x max_new_tokens x the strategy's turns, trajectories and thoughts")
 
