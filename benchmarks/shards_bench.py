@@ -9,8 +9,10 @@ itself):
 
 - `samples_per_s` over the run's wall; `steady_per_s` from the first chunk submitted to the
   last one stored;
-- `driver_cpu_s` (this process) and `shard_cpu_s` (each shard actor's process), also per
-  thousand samples: the cost a capacity plan scales by;
+- `driver_cpu_s` (this process, start-up and summary included) and `shard_cpu_s` (each shard
+  actor's process), also per thousand samples, and `driver_collect_ms_per_1k`: the driver's CPU
+  while the shards ran (writing what they send) per thousand samples: the costs a capacity plan
+  scales by;
 - `cpu`: CPU seconds by process during the run (generator actors, shards, Ray's daemons),
   sampled from /proc by a watcher process (benchmarks/pipeline_bench.py's).
 
@@ -76,6 +78,9 @@ def measure(args, shards: int, base_url: str, out_dir: str) -> dict:
         "steady_per_s": round(summary["samples"] / (last - first), 1),
         "driver_cpu_s": round(driver_cpu_s, 2), "driver_cpu_ms_per_1k": round(driver_cpu_s * per_k * 1000, 1),
         "shard_cpu_s": shard_cpu, "shard_cpu_ms_per_1k": round(sum(shard_cpu) * per_k * 1000, 1),
+        # the driver's CPU while shards ran: what it costs per sample to write what they send
+        "driver_collect_ms_per_1k": (round(summary["time"]["driver_collect_cpu_s"] * per_k * 1000, 1)
+                                     if shards else None),
         "accuracy": {name: r.get("accuracy") for name, r in summary["selectors"].items()},
         "cpu": watcher.totals, "cores": os.cpu_count(), "load_1min_before": round(load_before, 2),
         "date": date.today().isoformat(),

@@ -628,19 +628,22 @@ def where_time_went(execution_s: float, containers: int, wall_s: float, driver_c
             "driver_cpu_s": driver_cpu_s, "driver_cpu_share": driver_cpu_s / wall_s if wall_s > 0 else None}
 
 
-def shard_time(costs: list[dict], wall_s: float) -> dict:
-    """The orchestrator shards' count, nodes and CPU (each its actor process's), when a run had them."""
-    if not costs:
+def shard_time(report: dict | None, wall_s: float) -> dict:
+    """The orchestrator shards' count, nodes and CPU (each its actor process's), and the
+    driver's CPU while it collected their records, when a run had shards."""
+    if not report:
         return {"shards": 0}
+    costs = report["costs"]
     cpu = [round(c["cpu_s"], 3) for c in costs]
     return {"shards": len(costs), "shard_nodes": len({c["node"] for c in costs}), "shard_cpu_s": cpu,
             "shard_wall_s": [round(c["wall_s"], 3) for c in costs],
-            "shard_cpu_share": sum(cpu) / wall_s if wall_s > 0 else None}
+            "shard_cpu_share": sum(cpu) / wall_s if wall_s > 0 else None,
+            "driver_collect_cpu_s": report["driver_collect_cpu_s"]}
 
 
 def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_s: float,
                   containers: int = 0, driver_cpu_s: float = 0.0, prior_execution_s: float = 0.0,
-                  shard_costs: list[dict] | None = None) -> dict:
+                  shards: dict | None = None) -> dict:
     """`prior_execution_s`: execution time of verdicts a resumed run found on disk (not this run's)."""
     from pipeline.judging.canaries import canary_report
     from pipeline.judging.report import plot_coverage
@@ -653,7 +656,7 @@ def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_
     summary["verifier_errors"] = sum(1 for v in verdicts if v.get("error"))
     summary["time"].update(where_time_went(execution_seconds(verdicts) - prior_execution_s, containers,
                                            wall_s, driver_cpu_s))
-    summary["time"].update(shard_time(shard_costs or [], wall_s))
+    summary["time"].update(shard_time(shards, wall_s))
     summary["canaries"] = canary_report(store.read("canaries"))
     summary["coverage_plot"] = str(plot_coverage(summary["coverage_curve"], store.run_dir / "coverage.png",
                                                  title=f"{config.name}: {config.model.path}"))
@@ -662,15 +665,15 @@ def write_summary(store: RunStore, config: RunConfig, task_ids: list[str], wall_
 
 
 def run_states(session: Session, config: RunConfig, states: list[TaskState], store: RunStore,
-               progress) -> list[dict]:
+               progress) -> dict | None:
     """Every task of a resumable run, driven here or by orchestrator shards (`runner.shards`);
-    returns the shards' nodes and costs (none when the driver drove)."""
+    returns the shards' report (pipeline.engine.shards.drive_shards), None when the driver drove."""
     from pipeline.engine.shards import drive_shards, shard_count
 
     parts = shard_count(config, len(states))
     if not parts:
         session.run_tasks(config, states, store, progress, select_incomplete=False)
-        return []
+        return None
     return drive_shards(config, states, store, progress, session.shared_actors(config), parts)
 
 
@@ -690,13 +693,13 @@ def run(config: RunConfig, resume_dir: str | None = None, ray_address: str | Non
     progress = Progress(sum(s.target for s in states), len(states), initial=restored,
                         initial_passed=sum(s.passed() for s in states))
     try:
-        shard_costs = run_states(session, config, states, store, progress)
+        shards = run_states(session, config, states, store, progress)
         containers = session.sandbox_containers()
     finally:
         progress.close()
         session.close()
     summary = write_summary(store, config, [t.id for t in tasks], time.perf_counter() - started, containers,
-                            time.process_time() - cpu_started, prior_execution_s, shard_costs)
+                            time.process_time() - cpu_started, prior_execution_s, shards)
     from pipeline.judging.canaries import canary_warnings
 
     return RunResult(run_dir=str(store.run_dir), tasks=len(tasks), samples=summary["samples"], summary=summary,

@@ -187,9 +187,10 @@ class ShardFailed(RuntimeError):
 
 
 def drive_shards(config: RunConfig, states: list[TaskState], store: RunStore, progress,
-                 actors: dict[str, Any], parts: int) -> list[dict[str, Any]]:
+                 actors: dict[str, Any], parts: int) -> dict[str, Any]:
     """Run every task through `parts` shards; their records go to `store`, their counts to
-    `progress`. Returns each shard's node and cost."""
+    `progress`. Returns each shard's node and cost, and the driver's CPU while collecting (its
+    per-sample share is what bounds how many shards one driver can serve)."""
     indexed = list(enumerate(states))
     slices = split(indexed, parts)
     shards = start_shards(config, parts, actors)
@@ -197,7 +198,9 @@ def drive_shards(config: RunConfig, states: list[TaskState], store: RunStore, pr
         runs = {shard.run.remote(str(store.run_dir), [s.task for _, s in part], [i for i, _ in part],
                                  seeded_records(store, {s.task.id for _, s in part})): shard
                 for shard, part in zip(shards, slices)}
-        return collect(runs, shards, store, progress)
+        cpu_started = time.process_time()
+        costs = collect(runs, shards, store, progress)
+        return {"costs": costs, "driver_collect_cpu_s": time.process_time() - cpu_started}
     finally:
         for shard in shards:
             ray.kill(shard)
