@@ -12,6 +12,7 @@ import json
 import select
 import socket
 import struct
+import time
 from pathlib import Path
 
 from pipeline.core.types import Limits
@@ -27,7 +28,48 @@ class SupervisorGone(RuntimeError):
     """The stream to the supervisor closed or hung: the container is dead or unusable."""
 
 
-class WarmContainer:
+class SupervisorLink:
+    """The supervisor's side of the protocol, over whatever stream a runtime gives: subclasses
+    send bytes (`_send`) and hand over what arrives (`_receive`, b"" at EOF) into `self._out`."""
+
+    _out: bytearray
+
+    def request(self, header: dict, payload: bytes, timeout_s: float) -> tuple[dict, bytes, bytes, bytes]:
+        raw = json.dumps({**header, "payload": len(payload)}).encode()
+        self._deadline = time.monotonic() + timeout_s
+        try:
+            self._send(struct.pack(">I", len(raw)) + raw + payload)
+            (length,) = struct.unpack(">I", self._read(4))
+            reply = json.loads(self._read(length))
+            out = self._read(reply.get("stdout_len", 0))
+            err = self._read(reply.get("stderr_len", 0))
+            peer_out = self._read(reply.get("peer_output_len", 0))
+        except (OSError, socket.timeout) as exc:
+            raise SupervisorGone(f"no answer from the sandbox supervisor in {self.name}: {exc!r}") from exc
+        except (ValueError, struct.error) as exc:
+            raise SupervisorGone(f"garbled reply from the supervisor in {self.name}: {exc!r}") from exc
+        return reply, out, err, peer_out
+
+    def _read(self, n: int) -> bytes:
+        while len(self._out) < n:
+            if not self._receive():
+                raise SupervisorGone(f"sandbox supervisor in {self.name} exited: {self.diagnostics()}")
+        data = bytes(self._out[:n])
+        del self._out[:n]
+        return data
+
+    def _time_left(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("timed out")
+        return left
+
+    def limit_hit(self) -> str | None:
+        """Which limit ended the whole sandbox ('memory', 'processes'), where a runtime can tell."""
+        return None
+
+
+class WarmContainer(SupervisorLink):
     def __init__(self, api, image: str, limits: Limits, labels: dict[str, str]):
         self.api, self.id, self.sock = api, None, None
         self._raw, self._out, self._diag = bytearray(), bytearray(), bytearray()
@@ -41,39 +83,24 @@ class WarmContainer:
             self.destroy()
             raise
 
-    # -------------------------------------------------------------- protocol
-    def request(self, header: dict, payload: bytes, timeout_s: float) -> tuple[dict, bytes, bytes, bytes]:
-        raw = json.dumps({**header, "payload": len(payload)}).encode()
-        self.sock.settimeout(timeout_s)
-        try:
-            self.sock.sendall(struct.pack(">I", len(raw)) + raw + payload)
-            (length,) = struct.unpack(">I", self._read(4))
-            reply = json.loads(self._read(length))
-            out = self._read(reply.get("stdout_len", 0))
-            err = self._read(reply.get("stderr_len", 0))
-            peer_out = self._read(reply.get("peer_output_len", 0))
-        except (OSError, socket.timeout) as exc:
-            raise SupervisorGone(f"no answer from the sandbox supervisor in {self.name}: {exc!r}") from exc
-        except (ValueError, struct.error) as exc:
-            raise SupervisorGone(f"garbled reply from the supervisor in {self.name}: {exc!r}") from exc
-        return reply, out, err, peer_out
-
     @property
     def name(self) -> str:
         return f"container {self.id[:12]}"
 
-    def _read(self, n: int) -> bytes:
-        while len(self._out) < n:
-            self._parse_frames()
-            if len(self._out) >= n:
-                break
-            chunk = self.sock.recv(1 << 20)
-            if not chunk:
-                raise SupervisorGone(f"sandbox supervisor in {self.name} exited: {self.diagnostics()}")
-            self._raw += chunk
-        data = bytes(self._out[:n])
-        del self._out[:n]
-        return data
+    def _send(self, data: bytes) -> None:
+        self.sock.settimeout(self._time_left())
+        self.sock.sendall(data)
+
+    def _receive(self) -> bool:
+        had = len(self._out)
+        self._parse_frames()  # whole frames may be waiting already
+        if len(self._out) > had:
+            return True
+        self.sock.settimeout(self._time_left())
+        chunk = self.sock.recv(1 << 20)
+        self._raw += chunk
+        self._parse_frames()
+        return bool(chunk)
 
     def _parse_frames(self) -> None:
         """Docker multiplexes stdout/stderr: 8-byte header (stream, 0, 0, 0, u32 size) + payload."""

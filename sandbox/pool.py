@@ -5,6 +5,11 @@ supervisor kills every process of it and wipes the scratch space, so nothing of 
 visible to the next. A container whose supervisor died, hung or could not clean up is
 destroyed and replaced. `SandboxActor` is the Ray actor wrapper (one per node with the
 `sandbox` resource); Ray is imported only when it is asked for.
+
+`runtime`: "runc" (Docker containers, sandbox/container.py) or "gvisor" (runsc sandboxes driven
+by ttc, sandbox/gvisor/). Both give the same results under the same limits; under gVisor a
+memory or process bomb ends the whole sandbox, which is then reported as the program's result
+(killed, `oom` for memory) and replaced, as the runc pool replaces a container that died.
 """
 from __future__ import annotations
 
@@ -16,15 +21,18 @@ import time
 import uuid
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Callable
 
 from pipeline.core.types import ExecutionResult, Limits, Peer
-from sandbox.container import SupervisorGone, WarmContainer
+from sandbox.container import SupervisorGone, SupervisorLink, WarmContainer
+
+Container = SupervisorLink  # WarmContainer (runc) or sandbox.gvisor.GvisorContainer
 
 DEFAULT_IMAGE = "ttc-sandbox:base"
 LABEL = "ttc.sandbox"
 # Host-side slack over the program's own timeout: killing, wiping and sending the output back.
 HOST_GRACE_S = 15.0
+RUNTIMES = ("runc", "gvisor")
 
 
 class SandboxImageMissing(RuntimeError):
@@ -34,17 +42,19 @@ class SandboxImageMissing(RuntimeError):
 class SandboxPool:
     """`size` warm containers; `run` is thread-safe and blocks while all are busy."""
 
-    def __init__(self, size: int = 4, image: str = DEFAULT_IMAGE, limits: Limits | None = None):
+    def __init__(self, size: int = 4, image: str = DEFAULT_IMAGE, limits: Limits | None = None,
+                 runtime: str = "runc"):
         import docker
 
         if size < 1:
             raise ValueError(f"SandboxPool size must be >= 1, got {size}")
-        self.size, self.image, self.limits = size, image, limits or Limits()
+        self.size, self.image, self.limits, self.runtime = size, image, limits or Limits(), runtime
         self.pool_id = uuid.uuid4().hex[:12]
         self._api = docker.from_env(max_pool_size=size + 8).api
         require_image(self._api, image)
-        self._idle: queue.Queue[WarmContainer] = queue.Queue()
-        self._live: dict[str, WarmContainer] = {}
+        self._new_container = container_factory(runtime, self._api, image, self.limits)
+        self._idle: queue.Queue[Container] = queue.Queue()
+        self._live: dict[str, Container] = {}
         self._missing, self._lock, self._closed = 0, threading.Lock(), False
         self._finalizer = weakref.finalize(self, remove_containers, self._api, self._live)
         self._fill(size)
@@ -54,8 +64,8 @@ class SandboxPool:
                 "ttc.host": socket.gethostname()}
 
     # -------------------------------------------------------------- containers
-    def _start_one(self) -> WarmContainer:
-        box = WarmContainer(self._api, self.image, self.limits, self.labels())
+    def _start_one(self) -> Container:
+        box = self._new_container(self.labels())
         with self._lock:
             closed = self._closed
             if not closed:
@@ -75,7 +85,7 @@ class SandboxPool:
         for f in futures:
             self._idle.put(f.result())
 
-    def _acquire(self) -> WarmContainer:
+    def _acquire(self) -> Container:
         while True:
             with self._lock:
                 if self._closed:
@@ -92,7 +102,7 @@ class SandboxPool:
                 return box
             self._release(box, healthy=False)  # died while idle: replace it, no execution lost
 
-    def _replacement(self) -> WarmContainer:
+    def _replacement(self) -> Container:
         try:
             return self._start_one()
         except Exception:
@@ -100,7 +110,7 @@ class SandboxPool:
                 self._missing += 1
             raise
 
-    def _release(self, box: WarmContainer, healthy: bool) -> None:
+    def _release(self, box: Container, healthy: bool) -> None:
         if healthy and not self._closed:
             self._idle.put(box)
             return
@@ -108,7 +118,7 @@ class SandboxPool:
         with self._lock:
             self._missing += 1
 
-    def _discard(self, box: WarmContainer) -> None:
+    def _discard(self, box: Container) -> None:
         with self._lock:
             self._live.pop(box.id, None)
         box.destroy()
@@ -131,9 +141,9 @@ class SandboxPool:
         try:
             reply, out, err, peer_out = box.request(header, payload, timeout + HOST_GRACE_S)
         except SupervisorGone as exc:
-            oom = box.oom_killed()
+            result = sandbox_ended(box, exc, time.monotonic() - started)
             self._release(box, healthy=False)
-            return ExecutionResult(error=str(exc), oom=oom, duration_s=time.monotonic() - started)
+            return result
         self._release(box, healthy=not reply.get("poisoned"))
         return to_result(reply, out, err, peer_out)
 
@@ -167,12 +177,41 @@ def require_image(api, image: str) -> None:
         ) from None
 
 
-def remove_containers(api, live: dict[str, WarmContainer]) -> None:
+def container_factory(runtime: str, api, image: str, limits: Limits) -> Callable[[dict[str, str]], Container]:
+    """What starts one warm container of `runtime` (checked here, so a pool that cannot work
+    fails before its first container)."""
+    if runtime == "runc":
+        return lambda labels: WarmContainer(api, image, limits, labels)
+    if runtime != "gvisor":
+        raise ValueError(f"sandbox runtime must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    from sandbox.gvisor import GvisorContainer, require_gvisor
+    from sandbox.gvisor.rootfs import image_rootfs
+
+    if limits.runtime or limits.network:
+        raise ValueError("runtime='gvisor' takes no Limits.runtime (Docker's OCI runtime) and no network")
+    require_gvisor()
+    rootfs = image_rootfs(api, image)
+    return lambda labels: GvisorContainer(rootfs, limits, labels)
+
+
+def sandbox_ended(box: Container, exc: SupervisorGone, duration_s: float) -> ExecutionResult:
+    """The supervisor went away during an execution. Under gVisor a memory or process bomb ends
+    the whole sandbox: that is the program's result (killed, as the OOM killer kills it under
+    runc), not an infrastructure error. Anything else (the container killed from outside, a
+    crash) is an error."""
+    hit = box.limit_hit()
+    if hit is None:
+        return ExecutionResult(error=str(exc), oom=box.oom_killed(), duration_s=duration_s)
+    return ExecutionResult(exit_code=-9, oom=hit == "memory", duration_s=duration_s,
+                           stderr=f"sandbox: killed at the {hit} limit (it ended the gVisor sandbox)\n")
+
+
+def remove_containers(api, live: dict[str, Container]) -> None:
     boxes = list(live.values())
     live.clear()
     if boxes:
         with ThreadPoolExecutor(max_workers=min(len(boxes), 8)) as ex:
-            list(ex.map(WarmContainer.destroy, boxes))
+            list(ex.map(lambda box: box.destroy(), boxes))
 
 
 def build_request(cmd, files, stdin, timeout, limits: Limits, env, peer: Peer | None = None) -> tuple[dict, bytes]:
@@ -221,9 +260,10 @@ def to_result(reply: dict, out: bytes, err: bytes, peer_out: bytes = b"") -> Exe
 class SandboxService:
     """What the Ray actor holds: one pool per node, executions spread over its containers."""
 
-    def __init__(self, size: int = 4, image: str = DEFAULT_IMAGE, limits: Limits | dict | None = None):
+    def __init__(self, size: int = 4, image: str = DEFAULT_IMAGE, limits: Limits | dict | None = None,
+                 runtime: str = "runc"):
         limits = Limits.model_validate(limits) if isinstance(limits, dict) else limits
-        self.pool = SandboxPool(size=size, image=image, limits=limits)
+        self.pool = SandboxPool(size=size, image=image, limits=limits, runtime=runtime)
 
     def run(self, cmd, files=None, stdin=b"", timeout_s=None, env=None, peer=None) -> ExecutionResult:
         return self.pool.run(cmd, files=files, stdin=stdin, timeout_s=timeout_s, env=env, peer=peer)

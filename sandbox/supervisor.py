@@ -27,6 +27,7 @@ forked from a pre-started interpreter (zygote.py, passed as our second argument)
 the interpreter's start-up; everything after the fork (uid, limits, kill, wipe) is the same.
 """
 import ctypes
+import errno
 import json
 import marshal
 import os
@@ -48,7 +49,14 @@ CHUNK = 1 << 16
 BASE_ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": WORK, "TMPDIR": "/tmp",
             "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
 LIBC = ctypes.CDLL(None, use_errno=True)
-IPC_RMID = 0
+IPC_RMID, IPC_PRIVATE = 0, 0
+SYSV_TABLES = "/proc/sysvipc"
+# Without /proc/sysvipc (gVisor) the ids handed out since the last wipe are tried one by one; a
+# program that used more than this many is not worth the scan: its container is replaced instead.
+MAX_SYSV_SCAN = 1 << 16
+LAST_SYSV_PROBE = {}  # kind -> the id of the last probe object (see new_sysv_ids)
+# The read end of a SIGCHLD wake-up pipe where the kernel has no pidfd_open (gVisor); see main().
+SIGCHLD_FD = None
 
 
 class PoolGone(Exception):
@@ -138,17 +146,18 @@ def wipe_tree(top, remove_top=False):
 
 
 def wipe_scratch(uid, peer_uid=None):
+    ipc_ids = new_sysv_ids()
     if peer_uid is not None:
-        wipe_owned_by(peer_uid)
+        wipe_owned_by(peer_uid, ipc_ids)
     with AsSandboxUser(uid):
         os.chmod(WORK, 0o700)
         for top in SCRATCH_DIRS:
             if os.path.isdir(top):
                 wipe_tree(top)
-        remove_sysv_ipc(uid)
+        remove_sysv_ipc(uid, ipc_ids)
 
 
-def wipe_owned_by(uid):
+def wipe_owned_by(uid, ipc_ids=None):
     """What `uid` left in the shared scratch dirs (sticky: only the owner may delete), as `uid`."""
     with AsSandboxUser(uid):
         for top in SCRATCH_DIRS[1:]:
@@ -161,17 +170,45 @@ def wipe_owned_by(uid):
                     wipe_tree(entry.path, remove_top=True)
                 else:
                     os.unlink(entry.path)
-        remove_sysv_ipc(uid)
+        remove_sysv_ipc(uid, ipc_ids)
 
 
-def remove_sysv_ipc(uid):
-    """Shared memory, semaphores and message queues outlive processes; drop the sandbox uid's."""
-    for ipc_id in sysv_ids("/proc/sysvipc/shm", uid):
-        LIBC.shmctl(ipc_id, IPC_RMID, None)
-    for ipc_id in sysv_ids("/proc/sysvipc/sem", uid):
-        LIBC.semctl(ipc_id, 0, IPC_RMID)
-    for ipc_id in sysv_ids("/proc/sysvipc/msg", uid):
-        LIBC.msgctl(ipc_id, IPC_RMID, None)
+def sysv_removers():
+    return {"shm": lambda i: LIBC.shmctl(i, IPC_RMID, None), "sem": lambda i: LIBC.semctl(i, 0, IPC_RMID),
+            "msg": lambda i: LIBC.msgctl(i, IPC_RMID, None)}
+
+
+def remove_sysv_ipc(uid, ipc_ids=None):
+    """Shared memory, semaphores and message queues outlive processes; drop the sandbox uid's
+    (as that uid: only an object's owner may remove it). `ipc_ids`: {kind: ids} to try where
+    /proc/sysvipc does not list them (see new_sysv_ids)."""
+    removers = sysv_removers()
+    for kind, remove in removers.items():
+        ids = ipc_ids[kind] if ipc_ids is not None else sysv_ids(f"{SYSV_TABLES}/{kind}", uid)
+        for ipc_id in ids:
+            remove(ipc_id)  # another uid's object, or none at that id: refused, harmlessly
+
+
+def new_sysv_ids():
+    """None where /proc/sysvipc lists the objects. Else (gVisor) {kind: every id handed out since
+    the last call}: ids are given in increasing order, so a probe object made now (and removed at
+    once) marks the end of the range the last execution could have used."""
+    if os.path.isdir(SYSV_TABLES):
+        return None
+    makers = {"shm": lambda: LIBC.shmget(IPC_PRIVATE, 1, 0o600), "sem": lambda: LIBC.semget(IPC_PRIVATE, 1, 0o600),
+              "msg": lambda: LIBC.msgget(IPC_PRIVATE, 0o600)}
+    removers, ranges = sysv_removers(), {}
+    for kind, make in makers.items():
+        probe = make()
+        if probe < 0:
+            raise OSError(ctypes.get_errno(), f"cannot make a SysV {kind} probe")
+        removers[kind](probe)
+        first = LAST_SYSV_PROBE.get(kind, -1) + 1
+        LAST_SYSV_PROBE[kind] = probe
+        if not 0 <= probe - first <= MAX_SYSV_SCAN:
+            raise OSError(errno.E2BIG, f"the program used more than {MAX_SYSV_SCAN} SysV {kind} ids")
+        ranges[kind] = range(first, probe)
+    return ranges
 
 
 def sysv_ids(table, uid):
@@ -296,7 +333,19 @@ class FreshProcess:
     def __init__(self, cmd, env, uid, stdin_data, pass_fds=(), cwd=None):
         self.proc, self.stdin_fd, out_fd, err_fd = spawn(cmd, env, uid, pass_fds, cwd)
         self.stdin_data, self.output_fds = stdin_data, (out_fd, err_fd)
-        self.exit_fd = os.pidfd_open(self.proc.pid)
+        self.exit_fd = os.pidfd_open(self.proc.pid) if SIGCHLD_FD is None else SIGCHLD_FD
+
+    def exited(self):
+        """Whether the program has exited (not reaped: status() does that). A pidfd is readable
+        only then; the SIGCHLD pipe wakes for any child of ours."""
+        if SIGCHLD_FD is None:
+            return True
+        while read_some(SIGCHLD_FD):
+            pass
+        try:
+            return os.waitid(os.P_PID, self.proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
 
     def status(self, reaped):
         pid = self.proc.pid
@@ -308,7 +357,8 @@ class FreshProcess:
         drain_to_eof(zip(self.output_fds, outs), time.monotonic() + 1.0)
 
     def close(self):
-        os.close(self.exit_fd)
+        if self.exit_fd != SIGCHLD_FD:
+            os.close(self.exit_fd)
 
 
 class ZygoteProcess:
@@ -321,6 +371,9 @@ class ZygoteProcess:
         zygote.start_program(cmd, env, stdin_data, uid, cwd, pass_fd)
         self.exit_fd = zygote.reply_r
         self.output_fds = (zygote.out_r, zygote.err_r)
+
+    def exited(self):
+        return True  # its exit fd is the zygote's reply pipe, written when the child ended
 
     def status(self, reaped):
         try:
@@ -360,7 +413,9 @@ def pump(process, outs, deadline, more_outputs=None):
                 return True
             for fd, event in poller.poll(left * 1000):
                 if fd == process.exit_fd:
-                    return False
+                    if process.exited():
+                        return False
+                    continue
                 if fd == 0:
                     if event & (select.POLLHUP | select.POLLERR):
                         raise PoolGone()
@@ -658,10 +713,30 @@ def handle(req, uid, zygote):
     return header, out, err, peer_out
 
 
+def sigchld_wakeup_fd():
+    """None where pidfd_open works; else (gVisor has none) the read end of a pipe that gets a
+    byte at every SIGCHLD, set up before any child exists so that no exit goes unnoticed."""
+    global SIGCHLD_FD
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+        return None
+    except OSError as exc:
+        if exc.errno != errno.ENOSYS:
+            raise
+    read_end, write_end = os.pipe()
+    for fd in (read_end, write_end):
+        os.set_blocking(fd, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a handler, so that the wake-up fd is written
+    signal.set_wakeup_fd(write_end, warn_on_full_buffer=False)
+    SIGCHLD_FD = read_end
+    return read_end
+
+
 def main():
     uid = int(sys.argv[1]) if len(sys.argv) > 1 else 10001
     zygote = Zygote(sys.argv[2], uid) if len(sys.argv) > 2 else None
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    sigchld_wakeup_fd()
     try:
         while True:
             req = read_request()
