@@ -5,9 +5,16 @@ One HTTP request per prompt asks for all n samples through the `n` field; a serv
 returns fewer gets the rest as separate n=1 requests (seeded seed+k when a seed is set).
 Connection errors, timeouts, 429 and 5xx are retried with exponential backoff; other
 4xx fail at once with the server's message. At most `concurrency` requests are in flight.
+
+Confidence (`params.confidence`): the request asks for the top-k logprobs per token, and each
+completion gets the trace measures of pipeline/generators/confidence.py; logprobs no real
+distribution has (a server's forgery or bug) give no confidence rather than a made-up one. With
+`stop_below`, each sample is its own streamed n=1 request, closed as soon as its window
+confidence falls below the threshold (finish_reason low_confidence).
 """
 from __future__ import annotations
 
+import json
 import os
 import random
 import threading
@@ -18,7 +25,8 @@ from typing import Any
 import requests
 
 from pipeline.generators.chat import Prompt, check_messages
-from pipeline.core.types import Completion, SamplingParams
+from pipeline.generators.confidence import BadLogprobs, ConfidenceTracker, check_step, token_confidence
+from pipeline.core.types import Completion, ConfidenceParams, SamplingParams
 
 RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
@@ -45,6 +53,8 @@ class OpenAICompatGenerator:
         if logits_processors:
             raise ValueError("logits processors run inside the decode loop; an OpenAI-compatible server cannot take them "
                              "(use the `hf` backend for this strategy)")
+        if params.confidence is not None and params.confidence.stop_below is not None:
+            return self._streamed(prompts, params)
         results = list(self._pool.map(lambda p: self._request(p, params, params.n, params.seed), prompts))
         missing = [(i, k) for i, got in enumerate(results) for k in range(len(got), params.n)]
         extra = self._pool.map(lambda ik: self._request(prompts[ik[0]], params, 1, _shifted(params.seed, ik[1])),
@@ -52,6 +62,12 @@ class OpenAICompatGenerator:
         for (i, _), completions in zip(missing, extra):
             results[i].extend(completions[:1])
         return results
+
+    def _streamed(self, prompts: list[Prompt], params: SamplingParams) -> list[list[Completion]]:
+        """One streamed n=1 request per sample (seed+k), each stopped on its own."""
+        jobs = [(prompt, k) for prompt in prompts for k in range(params.n)]
+        done = list(self._pool.map(lambda job: self._stream(job[0], params, _shifted(params.seed, job[1])), jobs))
+        return [done[i * params.n:(i + 1) * params.n] for i in range(len(prompts))]
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -71,8 +87,33 @@ class OpenAICompatGenerator:
         if not choices:
             raise OpenAICompatError(f"{self.base_url}{path} returned no choices: {str(data)[:300]}")
         usage = data.get("usage") or {}
-        completions = [self._completion(choice, usage.get("prompt_tokens", 0), params.logprobs) for choice in choices]
+        completions = [self._completion(choice, usage.get("prompt_tokens", 0), params) for choice in choices]
         return _count_from_usage(completions, usage.get("completion_tokens") or 0)
+
+    def _stream(self, prompt: Prompt, params: SamplingParams, seed: int | None) -> Completion:
+        """One sample streamed; the connection is closed once its window confidence is too low,
+        which tells the server to stop decoding it."""
+        path = "/chat/completions" if self.chat else "/completions"
+        wanted = params.confidence
+        tracker = ConfidenceTracker(wanted.window, wanted.tail, wanted.stop_below)
+        text, logprobs, finish, trusted = "", [], "length", True
+        with self._open_stream(path, {**self._body(prompt, params, 1, seed), "stream": True}) as response:
+            for choice in _stream_choices(response):
+                text += ((choice.get("delta") or {}).get("content") or "") if self.chat else choice.get("text", "")
+                for chosen, top in _steps(choice.get("logprobs"), self.chat):
+                    logprobs.append(chosen)
+                    trusted = trusted and _trusted(chosen, top)
+                    if trusted and tracker.push(token_confidence(top, wanted.top_k)):
+                        finish = "low_confidence"
+                if finish == "low_confidence":
+                    break
+                if choice.get("finish_reason"):
+                    finish = _finish_reason(choice)
+        stopped = finish == "low_confidence"
+        return Completion(text=text, cumulative_logprob=sum(logprobs), finish_reason=finish,
+                          token_logprobs=logprobs if params.logprobs else None, completion_tokens=len(logprobs),
+                          confidence=tracker.measures() if trusted else None,
+                          token_cap=params.max_new_tokens if stopped else None)
 
     def _body(self, prompt: Prompt, params: SamplingParams, n: int, seed: int | None) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "n": n, "max_tokens": params.max_new_tokens,
@@ -87,19 +128,26 @@ class OpenAICompatGenerator:
                 body.update(add_generation_prompt=False, continue_final_message=True)
         # logprobs always, so cumulative_logprob is filled as the other backends fill it;
         # optional fields only when set: strict servers reject ones they do not know
-        body["logprobs"] = True if self.chat else 1
+        top = params.confidence.top_k if params.confidence else 1
+        body["logprobs"] = True if self.chat else top
+        if self.chat and params.confidence:
+            body["top_logprobs"] = top
         optional = {"stop": params.stop or None, "seed": seed, "top_k": params.top_k or None}
         body.update({key: value for key, value in optional.items() if value is not None})
         return body
 
-    def _completion(self, choice: dict[str, Any], prompt_tokens: int, want_logprobs: bool) -> Completion:
+    def _completion(self, choice: dict[str, Any], prompt_tokens: int, params: SamplingParams) -> Completion:
         text = (choice["message"].get("content") or "") if self.chat else choice.get("text", "")
         logprobs = _token_logprobs(choice.get("logprobs"), self.chat)
         token_ids = list(choice.get("token_ids") or [])
+        confidence = None
+        if params.confidence is not None:
+            confidence = _measured(_steps(choice.get("logprobs"), self.chat), params.confidence)
         return Completion(
             text=text, token_ids=token_ids, cumulative_logprob=sum(logprobs or []),
-            token_logprobs=logprobs if want_logprobs else None, finish_reason=_finish_reason(choice),
-            prompt_tokens=prompt_tokens, completion_tokens=len(token_ids) or len(logprobs or []))
+            token_logprobs=logprobs if params.logprobs else None, finish_reason=_finish_reason(choice),
+            prompt_tokens=prompt_tokens, completion_tokens=len(token_ids) or len(logprobs or []),
+            confidence=confidence)
 
     # ------------------------------------------------------------ HTTP with retries
 
@@ -117,6 +165,28 @@ class OpenAICompatGenerator:
             if response.ok:
                 return response.json()
             problem = f"HTTP {response.status_code}: {response.text[:500]}"
+            if response.status_code not in RETRY_STATUS:
+                raise OpenAICompatError(f"{url} refused the request: {problem}")
+            self._local.retry_after = response.headers.get("Retry-After")
+        raise OpenAICompatError(f"{url} failed {self.max_retries + 1} times; last error: {problem}")
+
+    def _open_stream(self, path: str, body: dict[str, Any]) -> requests.Response:
+        """The streamed response, once the server has accepted the request (retried like _post)."""
+        url = f"{self.base_url}{path}"
+        problem = ""
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                time.sleep(self._backoff(attempt))
+            try:
+                response = self._session().post(url, json=body, headers=self.headers, timeout=self.timeout_s,
+                                                stream=True)
+            except (requests.ConnectionError, requests.Timeout) as error:
+                problem = f"{type(error).__name__}: {error}"
+                continue
+            if response.ok:
+                return response
+            problem = f"HTTP {response.status_code}: {response.text[:500]}"
+            response.close()
             if response.status_code not in RETRY_STATUS:
                 raise OpenAICompatError(f"{url} refused the request: {problem}")
             self._local.retry_after = response.headers.get("Retry-After")
@@ -164,6 +234,50 @@ def _token_logprobs(logprobs: dict[str, Any] | None, chat: bool) -> list[float] 
     if chat:
         return [float(entry["logprob"]) for entry in logprobs.get("content") or []]
     return [float(lp) for lp in logprobs.get("token_logprobs") or [] if lp is not None]
+
+
+def _stream_choices(response: requests.Response):
+    """The choice of each server-sent event of a streamed n=1 response, until [DONE]."""
+    for line in response.iter_lines(decode_unicode=True):
+        if not line or not line.startswith("data:"):
+            continue
+        payload = line[len("data:"):].strip()
+        if payload == "[DONE]":
+            return
+        event = json.loads(payload)
+        if "error" in event:
+            raise OpenAICompatError(f"the server failed while streaming: {str(event['error'])[:300]}")
+        yield from (event.get("choices") or [])[:1]
+
+
+def _steps(logprobs: dict[str, Any] | None, chat: bool) -> list[tuple[float, list[float]]]:
+    """Per token: the sampled token's logprob and the top logprobs the server returned."""
+    if not logprobs:
+        return []
+    if chat:
+        return [(float(entry["logprob"]), [float(alt["logprob"]) for alt in entry.get("top_logprobs") or []])
+                for entry in logprobs.get("content") or []]
+    tops = logprobs.get("top_logprobs") or []
+    chosen = logprobs.get("token_logprobs") or []
+    return [(float(lp), [float(v) for v in (top or {}).values()]) for lp, top in zip(chosen, tops) if lp is not None]
+
+
+def _trusted(chosen: float, top: list[float]) -> bool:
+    try:
+        check_step(top, chosen)
+    except BadLogprobs:
+        return False
+    return True
+
+
+def _measured(steps: list[tuple[float, list[float]]], wanted: ConfidenceParams) -> dict[str, float] | None:
+    """The trace measures, or None when there are no top logprobs or any step's are not believable."""
+    if not steps or not all(_trusted(chosen, top) for chosen, top in steps):
+        return None
+    tracker = ConfidenceTracker(wanted.window, wanted.tail)
+    for _, top in steps:
+        tracker.push(token_confidence(top, wanted.top_k))
+    return tracker.measures()
 
 
 def _finish_reason(choice: dict[str, Any]) -> str:
