@@ -83,6 +83,27 @@ def sandbox_image() -> str:
     return DEFAULT_TAG
 
 
+@pytest.fixture(scope="session")
+def gvisor(sandbox_image) -> str:
+    """The runtime name "gvisor", once this host can run gVisor sandboxes. Where it cannot the
+    test skips, except under CI, where `bash scripts/dev.sh setup` installs runsc and its
+    absence is a failure."""
+    from sandbox.gvisor import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason and os.environ.get("CI"):
+        pytest.fail(f"gVisor does not work under CI: {reason}")
+    if reason:
+        pytest.skip(f"gVisor does not work here: {reason}")
+    return "gvisor"
+
+
+@pytest.fixture(scope="module", params=["runc", "gvisor"])
+def sandbox_runtime(request, sandbox_image) -> str:
+    """Each sandbox runtime in turn: a test taking this runs under both."""
+    return request.getfixturevalue("gvisor") if request.param == "gvisor" else "runc"
+
+
 TINY_TRAINING_TEXT = [
     "def add(a, b):\n    return a + b\n",
     "def f(xs):\n    return [x + 1 for x in xs]\n",

@@ -13,6 +13,7 @@ import os
 import select
 import shutil
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -140,9 +141,16 @@ def remove_sandbox(container_id: str, still_known: bool = True) -> None:
     shutil.rmtree(BUNDLES / container_id, ignore_errors=True)
 
 
-def kill(container_id: str) -> None:
-    """SIGKILL the sandbox's init (the supervisor), as `docker kill` does a container's."""
+def kill(container_id: str, wait_s: float = 10.0) -> None:
+    """SIGKILL the sandbox's init (the supervisor) and wait until it has stopped, as `docker kill`
+    does a container's."""
     subprocess.run(runsc("kill", container_id, "KILL"), check=True, capture_output=True, timeout=30)
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end:
+        state = subprocess.run(runsc("state", container_id), capture_output=True, text=True, timeout=30)
+        if state.returncode != 0 or json.loads(state.stdout).get("status") != "running":
+            return
+        time.sleep(0.05)
 
 
 def list_sandboxes() -> dict[str, dict[str, str]]:

@@ -27,17 +27,36 @@ def sandbox_image() -> str:
 
 
 def pool_containers(pool_ids) -> list[str]:
-    """Containers (running or not) that belong to the given pools."""
+    """Containers (running or not) and gVisor sandboxes that belong to the given pools."""
     api = docker.from_env().api
     found = []
     for pool_id in pool_ids:
         found += [c["Id"] for c in api.containers(all=True, filters={"label": f"ttc.pool={pool_id}"})]
-    return found
+    return found + gvisor_sandboxes("ttc.pool", set(pool_ids))
 
 
 def my_containers() -> list[str]:
     api = docker.from_env().api
-    return [c["Id"] for c in api.containers(all=True, filters={"label": f"ttc.owner_pid={os.getpid()}"})]
+    found = [c["Id"] for c in api.containers(all=True, filters={"label": f"ttc.owner_pid={os.getpid()}"})]
+    return found + gvisor_sandboxes("ttc.owner_pid", {str(os.getpid())})
+
+
+def gvisor_sandboxes(label: str, values: set[str]) -> list[str]:
+    from sandbox.gvisor import list_sandboxes
+
+    return [sid for sid, labels in list_sandboxes().items() if labels.get(label) in values]
+
+
+def kill_container(pool) -> str:
+    """Kill the one container of `pool` from outside, as a crash or an operator would."""
+    (cid,) = pool_containers([pool.pool_id])
+    if pool.runtime == "gvisor":
+        from sandbox.gvisor import kill
+
+        kill(cid)
+    else:
+        docker.from_env().api.kill(cid)
+    return cid
 
 
 @pytest.fixture(autouse=True, scope="module")

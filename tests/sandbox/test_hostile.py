@@ -1,31 +1,43 @@
-"""Hostile programs: each is contained, and the same pool (one container) still works after."""
+"""Hostile programs: each is contained, and the same pool (one container) still works after.
+
+Every test runs under both runtimes (runc, gvisor) and both ways of starting python3 (forked from
+the zygote, exec'd fresh). Under gVisor a memory bomb ends the whole sandbox: the pool reports it
+as the program's result and starts a new one, which the checks after it then use.
+"""
 from __future__ import annotations
 
+import ast
+import os
 import time
 
 import pytest
 
 from sandbox import Limits, SandboxPool
-from tests.sandbox.conftest import pool_containers
+from tests.sandbox.conftest import kill_container, pool_containers
 
 pytestmark = pytest.mark.docker
 
 LIMITS = Limits(timeout_s=5, memory_mb=256, pids=64, tmpfs_mb=32, output_bytes=1_000_000)
 # Other processes this program can see: init, the root supervisor and its root interpreter zygote
-# are expected; nothing of the sandbox uid may be left from an earlier execution.
+# are expected (under gVisor the supervisor is pid 1); nothing of the sandbox uid may be left
+# from an earlier execution.
 OTHERS = ("import os\n"
           "me = os.getpid()\n"
           "procs = [p for p in os.listdir('/proc') if p.isdigit() and int(p) not in (1, me)]\n"
           "owners = [os.stat('/proc/' + p).st_uid for p in procs]\n"
-          "print(sorted(set(owners)), len(owners) <= 2)\n")
+          "print(set(owners) <= {0}, len(owners) <= 2)\n")
+# The scratch folders, and what is in them (gVisor has no POSIX message queues: no /dev/mqueue)
+SCRATCH = ("import os\n"
+           "print({d: os.listdir(d) for d in ('/work', '/tmp', '/dev/shm', '/dev/mqueue') if os.path.isdir(d)})")
+SCRATCH_DIRS = {"runc": {"/work", "/tmp", "/dev/shm", "/dev/mqueue"}, "gvisor": {"/work", "/tmp", "/dev/shm"}}
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["zygote", "fresh-exec"])
-def hostile_pool(sandbox_image, request):
+def hostile_pool(sandbox_image, sandbox_runtime, request):
     # size 1: every hostile program and every check after it share one container; python3
     # programs are forked from the interpreter zygote, or exec'd fresh by the supervisor
     limits = LIMITS.model_copy(update={"python_zygote": request.param})
-    pool = SandboxPool(size=1, image=sandbox_image, limits=limits)
+    pool = SandboxPool(size=1, image=sandbox_image, limits=limits, runtime=sandbox_runtime)
     yield pool
     pool.close()
     assert pool_containers([pool.pool_id]) == []
@@ -38,10 +50,34 @@ def py(pool, code, **kwargs):
 def assert_pool_healthy(pool):
     r = py(pool, "print(6*7)")
     assert (r.exit_code, r.stdout, r.error) == (0, "42\n", None), r
+    r = pool.run(["sh", "-c", "echo $((6*7))"])  # never forked from the zygote
+    assert (r.exit_code, r.stdout, r.error) == (0, "42\n", None), r
     r = py(pool, OTHERS)
-    assert r.stdout == "[0] True\n", f"leftover processes: {r.stdout}{r.stderr}"
-    r = pool.run(["sh", "-c", "ls -A /work /tmp /dev/shm /dev/mqueue"])
-    assert r.stdout.split() == ["/dev/mqueue:", "/dev/shm:", "/tmp:", "/work:"], r.stdout
+    assert r.stdout == "True True\n", f"leftover processes: {r.stdout}{r.stderr}"
+    r = py(pool, SCRATCH)
+    assert ast.literal_eval(r.stdout) == {d: [] for d in SCRATCH_DIRS[pool.runtime]}, r.stdout + r.stderr
+
+
+def test_program_is_unprivileged(hostile_pool):
+    probe = ("import ctypes, os\n"
+             "status = dict(l.split(':', 1) for l in open('/proc/self/status'))\n"
+             "no_new_privs = ctypes.CDLL(None).prctl(39, 0, 0, 0, 0)\n"  # PR_GET_NO_NEW_PRIVS
+             "print(os.getuid(), os.getgid(), os.getgroups(), int(status['CapEff'], 16),"
+             " int(status['CapBnd'], 16) & ~0x1e0, no_new_privs)\n")
+    r = py(hostile_pool, probe)
+    # uid/gid 10001, no groups, no effective caps, bounding set only SETGID/SETUID/KILL, no_new_privs
+    assert r.stdout.split() == ["10001", "10001", "[]", "0", "0", "1"], r.stdout + r.stderr
+    assert_pool_healthy(hostile_pool)
+
+
+def test_the_kernel_is_gvisors_only_under_gvisor(hostile_pool):
+    r = py(hostile_pool, "import os\nprint(os.uname().release)\nprint(open('/proc/version').read().strip())")
+    release, version = r.stdout.splitlines()
+    host = (os.uname().release, open("/proc/version").read().strip())
+    if hostile_pool.runtime == "gvisor":
+        assert release != host[0] and version != host[1], r.stdout
+    else:
+        assert (release, version) == host
 
 
 def test_no_network(hostile_pool):
@@ -58,7 +94,19 @@ def test_no_network(hostile_pool):
 def test_fork_bomb(hostile_pool):
     code = "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n"
     r = py(hostile_pool, code, timeout_s=2)
-    assert r.timed_out and r.error is None
+    assert r.error is None and r.exit_code == -9, r
+    # runc: the pids limit stops it and it runs into its timeout. gVisor: the process limit stops
+    # it too, but each process costs its kernel about 5 MB, so the memory limit may end it first
+    assert r.timed_out or (hostile_pool.runtime == "gvisor" and r.oom), r
+    assert_pool_healthy(hostile_pool)
+
+
+def test_thread_bomb(hostile_pool):
+    code = ("import threading, time\nn = 0\ntry:\n"
+            "    while n < 10000:\n        threading.Thread(target=time.sleep, args=(30,), daemon=True).start()\n"
+            "        n += 1\nexcept RuntimeError:\n    pass\nprint(n)\n")
+    r = py(hostile_pool, code, timeout_s=5)
+    assert r.error is None and not r.timed_out and int(r.stdout) <= LIMITS.pids, r
     assert_pool_healthy(hostile_pool)
 
 
@@ -120,15 +168,19 @@ def test_cannot_read_another_executions_files(hostile_pool):
              "os.makedirs('/work/locked/deep')\nos.chmod('/work/locked', 0)\n"
              "import multiprocessing.shared_memory as sm\n"
              "sm.SharedMemory(name='leak', create=True, size=4096)\n"
-             "import ctypes\n"  # a SysV segment outlives its creator unless removed
-             "assert ctypes.CDLL(None).shmget(0, 4096, 0o1600) >= 0\n")
+             "import ctypes\nlibc = ctypes.CDLL(None)\n"  # SysV objects outlive their creator unless removed
+             "ids = [libc.shmget(0, 4096, 0o1600), libc.shmget(0x7474, 4096, 0o1600), libc.semget(0, 1, 0o1600),"
+             " libc.msgget(0, 0o1600)]\n"
+             "assert min(ids) >= 0\nprint(ids)\n")
     r = py(hostile_pool, plant, files={"planted.txt": b"mine"})
     assert r.exit_code == 0, r.stderr
-    look = ("import glob, os\n"
+    shm, keyed_shm, sem, msg = ast.literal_eval(r.stdout)
+    look = ("import ctypes, glob\nlibc = ctypes.CDLL(None)\nbuf = ctypes.create_string_buffer(512)\n"
             "print(sorted(glob.glob('/work/*') + glob.glob('/tmp/*') + glob.glob('/dev/shm/*')))\n"
-            "print(len(open('/proc/sysvipc/shm').read().splitlines()))\n")
+            f"print([libc.shmctl({shm}, 2, buf), libc.shmctl({keyed_shm}, 2, buf), libc.shmget(0x7474, 0, 0),"
+            f" libc.semctl({sem}, 0, 2, buf), libc.msgctl({msg}, 2, buf)])\n")  # 2: IPC_STAT
     r = py(hostile_pool, look)
-    assert r.stdout == "[]\n1\n", r.stdout  # no files, only the header line of the SysV table
+    assert r.stdout == "[]\n[-1, -1, -1, -1, -1]\n", r.stdout + r.stderr  # no files, no SysV objects
     assert_pool_healthy(hostile_pool)
 
 
@@ -156,14 +208,6 @@ def test_escapee_after_timeout_is_killed(hostile_pool):
     r = py(hostile_pool, code, timeout_s=0.5)
     assert r.timed_out
     assert_pool_healthy(hostile_pool)
-
-
-def kill_container(pool):
-    import docker
-
-    (cid,) = pool_containers([pool.pool_id])
-    docker.from_env().api.kill(cid)
-    return cid
 
 
 def test_container_dead_while_idle_is_replaced_transparently(hostile_pool):
