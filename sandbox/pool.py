@@ -189,7 +189,10 @@ def container_factory(runtime: str, api, image: str, limits: Limits) -> Callable
 
     if limits.runtime or limits.network:
         raise ValueError("runtime='gvisor' takes no Limits.runtime (Docker's OCI runtime) and no network")
+    from sandbox.reaper import gc_gvisor
+
     require_gvisor()
+    gc_gvisor()  # what killed owners left on this host
     rootfs = image_rootfs(api, image)
     return lambda labels: GvisorContainer(rootfs, limits, labels)
 

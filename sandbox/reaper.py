@@ -2,7 +2,9 @@
 
 Containers carry labels: ttc.sandbox=1, ttc.pool (id), ttc.owner_pid, ttc.host. A container
 is an orphan when it was made on this host and its owner pid no longer runs. Normally none
-exist: the supervisor exits when its owner's stream closes and Docker auto-removes it.
+exist: the supervisor exits when its owner's stream closes and Docker auto-removes it. A gVisor
+sandbox of a killed owner stops the same way, but its bundle folder and cgroup stay until this
+runs (every gVisor pool runs it as it starts).
 """
 from __future__ import annotations
 
@@ -28,7 +30,17 @@ def gc(all_pools: bool = False) -> list[str]:
                 if "already in progress" not in str(exc):
                     raise
             removed.append(info["Id"])
-    return removed
+    return removed + gc_gvisor(all_pools)
+
+
+def gc_gvisor(all_pools: bool = False) -> list[str]:
+    """Remove what is left of orphaned gVisor sandboxes (every one with `all_pools`)."""
+    from sandbox.gvisor import list_sandboxes, remove_sandbox
+
+    orphans = [sid for sid, labels in list_sandboxes().items() if all_pools or is_orphan(labels)]
+    for sid in orphans:
+        remove_sandbox(sid)
+    return orphans
 
 
 def is_orphan(labels: dict[str, str]) -> bool:

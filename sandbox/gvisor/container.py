@@ -135,7 +135,7 @@ def stop(proc: subprocess.Popen) -> bool:
 def remove_sandbox(container_id: str, still_known: bool = True) -> None:
     """Whatever is left of a sandbox: runsc's state (killing it if it still runs), its cgroup and
     its bundle folder."""
-    if still_known:
+    if still_known and runsc_binary():
         subprocess.run(runsc("delete", "--force", container_id), capture_output=True, timeout=30)
     SandboxCgroup(container_id).remove()
     shutil.rmtree(BUNDLES / container_id, ignore_errors=True)
