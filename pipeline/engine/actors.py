@@ -105,7 +105,7 @@ def start_sandboxes(config: RunConfig) -> list[ray.actor.ActorHandle]:
     sb = config.sandbox
     actors = [SandboxActor.options(resources={"sandbox": 1}, max_restarts=-1,
                                    max_task_retries=config.runner.retries)
-              .remote(size=sb.pool_size, image=sb.image, limits=sb.limits.model_dump())
+              .remote(size=sb.pool_size, image=sb.image, limits=sb.limits.model_dump(), runtime=sb.runtime)
               for _ in range(count)]
     wait_started("sandbox pool actor", [a.pool_id.remote() for a in actors])  # e.g. a missing image
     return actors

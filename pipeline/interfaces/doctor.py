@@ -82,6 +82,30 @@ def check_image(tag: str = "ttc-sandbox:base") -> Check:
     return Check("sandbox image", True, f"{tag} {image['Id'].split(':')[-1][:12]}")
 
 
+def check_gvisor(tag: str = "ttc-sandbox:base") -> Check:
+    """Whether `sandbox.runtime: gvisor` works here: one real gVisor sandbox, asked for its kernel.
+    Optional: runc is the default runtime."""
+    from sandbox import Limits, SandboxPool
+    from sandbox.gvisor import INSTALL_FIX, runsc_version, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        return Check("gvisor (runsc)", False, reason.split(":")[0], INSTALL_FIX, required=False)
+    try:
+        with SandboxPool(size=1, image=tag, limits=Limits(timeout_s=10), runtime="gvisor") as pool:
+            result = pool.run(["python3", "-c", "import os; print(os.uname().release)"])
+    except Exception as exc:  # noqa: BLE001 - any failure means "gVisor unusable"; shown to the user
+        return Check("gvisor (runsc)", False, f"{type(exc).__name__}: {str(exc)[:120]}",
+                     f"check runsc on its own (runsc --network=none do true); {image_fix(tag)} if the image is missing",
+                     required=False)
+    if result.exit_code != 0:
+        return Check("gvisor (runsc)", False, f"a sandboxed program failed: {result.error or result.stderr[:120]}",
+                     "run `ttc doctor` again; report the output if it persists", required=False)
+    kernel = result.stdout.strip()
+    return Check("gvisor (runsc)", True, f"runsc {runsc_version()}, sandbox kernel {kernel} (host {platform.release()})",
+                 required=False)
+
+
 def check_models() -> list[Check]:
     checks = []
     for name in SHIPPED_MODELS:
@@ -99,8 +123,8 @@ def check_fetched_models() -> list[Check]:
 
 
 def run_checks() -> list[Check]:
-    return [check_python(), check_torch(), check_ray(), check_docker(), check_image(), *check_models(),
-            *check_fetched_models()]
+    return [check_python(), check_torch(), check_ray(), check_docker(), check_image(), check_gvisor(),
+            *check_models(), *check_fetched_models()]
 
 
 def format_table(checks: list[Check]) -> str:

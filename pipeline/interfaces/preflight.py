@@ -2,7 +2,7 @@
 
 A run that cannot succeed should say so in a second, not after Ray's start-up and a model load:
 unknown component names, a model folder that is not there, a Docker engine or sandbox image the
-run needs but cannot reach, a task file whose tasks lack what the verifier or strategy needs.
+run needs but cannot reach, gVisor asked for where it cannot run, a task file whose tasks lack what the verifier or strategy needs.
 Each problem is one line naming it and its fix. The Docker probes are `ttc doctor`'s own.
 
 Joining a cluster (--address, $RAY_ADDRESS), the model folder and Docker are the cluster nodes'
@@ -29,7 +29,7 @@ def preflight(config: RunConfig, resume_dir: str | None = None, ray_address: str
     config = resumed_config(config, resume_dir)
     problems = name_problems(config)
     if not joins_cluster(ray_address):
-        problems += [p for p in (model_problem(config), docker_problem(config)) if p]
+        problems += [p for p in (model_problem(config), docker_problem(config), gvisor_problem(config)) if p]
     return problems + task_problems(config)
 
 
@@ -118,6 +118,16 @@ def docker_problem(config: RunConfig) -> str | None:
         return (f"the sandbox image {image!r} (sandbox.image) is not present ({reason}): "
                 f"run `{image_fix(image)}`, or set sandbox.image to an image that exists")
     return None
+
+
+def gvisor_problem(config: RunConfig) -> str | None:
+    """sandbox.runtime: gvisor where runsc cannot run (not installed, not root, no cgroups)."""
+    from sandbox.gvisor import unavailable_reason
+
+    if config.sandbox.runtime != "gvisor" or sandbox_reason(config) is None:
+        return None
+    reason = unavailable_reason()
+    return f"sandbox.runtime is gvisor, but {reason}" if reason else None
 
 
 # --- tasks ------------------------------------------------------------------------------------

@@ -92,11 +92,12 @@ class GvisorContainer(SupervisorLink):
         return not readable  # an idle supervisor writes nothing: readable means EOF
 
     def diagnostics(self) -> str:
+        """The end of runsc's and the supervisor's stderr, on one line."""
         try:
             text = (self.bundle / "runsc.log").read_bytes()[-4096:].decode("utf-8", "replace")
         except OSError:
             text = ""
-        return text.strip()[-1000:] or "no output"
+        return " | ".join(line.strip() for line in text.strip().splitlines()[-3:])[-1000:] or "no output"
 
     # -------------------------------------------------------------- limits and lifecycle
     def limit_hit(self) -> str | None:
