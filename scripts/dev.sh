@@ -76,7 +76,20 @@ sys.exit(not current('$SANDBOX_IMAGE'))"; then
     phase_end "sandbox image"
 }
 
-setup() { setup_venv; setup_docker; setup_image; }
+setup_gvisor() {
+    phase_start "gVisor (runsc, for sandbox.runtime: gvisor)"
+    # ttc runs runsc itself (sandbox/gvisor/): the Docker daemon's configuration is left alone
+    if ! command -v runsc >/dev/null; then
+        if is_root && command -v apt-get >/dev/null; then
+            apt_install runsc || log "could not install runsc; sandbox.runtime: runc still works"
+        else
+            log "sandbox.runtime: gvisor needs runsc (as root: apt-get install -y runsc); runc works without it"
+        fi
+    fi
+    phase_end "gVisor (runsc, for sandbox.runtime: gvisor)"
+}
+
+setup() { setup_venv; setup_docker; setup_image; setup_gvisor; }
 
 cmd=${1:-setup}; shift || true
 export RAY_AUTH_MODE=${RAY_AUTH_MODE:-disabled} RAY_USAGE_STATS_ENABLED=0
