@@ -85,3 +85,20 @@ def test_ttc_serve_checks_the_options_before_any_work():
             check_strategy_options(request, ServeLimits(), base)
         assert error.value.status == 422
     check_strategy_options(BestOfNHttpRequest(task=task, n=8, strategy_options=ONLINE), ServeLimits(), base)
+
+
+def test_the_config_blocks_of_docs_confidence_md_are_valid_configs():
+    import re
+
+    import yaml
+
+    from agents import parse_options
+    from pipeline.judging.selectors import make_selector
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "confidence.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", page, flags=re.DOTALL)
+    assert len(blocks) == 2
+    for block in blocks:
+        config = build_config({**math_config(Path("/tmp"), 1.0, {}), **yaml.safe_load(block)})
+        parse_options(config.strategy, config.strategy_options)
+        assert make_selector("confidence_vote", **config.selector_options["confidence_vote"]).name == "confidence_vote"
