@@ -1,7 +1,8 @@
 """Sandbox latency and throughput: ttc's pool vs `docker run --rm` vs warm `docker exec`.
 
-ttc's pool is measured twice: as configured by default (python3 programs forked from the
-interpreter zygote) and with `python_zygote=False` (the supervisor execs a fresh python3).
+ttc's pool is measured three times: as configured by default (runc, python3 programs forked from
+the interpreter zygote), with `python_zygote=False` (the supervisor execs a fresh python3), and
+under gVisor (`runtime="gvisor"`, zygote; its rows carry `vs_runc`, its rate over the default's).
 
 All three run the same program in equally hardened containers (read-only root, tmpfs, no
 network, no capabilities for the program, no-new-privileges, pids/memory/CPU limits, init),
@@ -28,6 +29,8 @@ PROGRAM = ["python3", "-c", "print(6*7)"]
 EXPECTED = "42\n"
 DOCKER_DAEMONS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2")
 CONTAINERS_CPUACCT = "/sys/fs/cgroup/cpuacct/docker/cpuacct.usage"  # cgroup v1, all containers
+GVISOR_CPUACCT = "/sys/fs/cgroup/cpuacct/ttc-gvisor/*/cpuacct.usage"  # cgroup v1, each gVisor sandbox
+POOL_MODES = (("ttc_pool", "runc", True), ("ttc_pool_fresh_exec", "runc", False), ("ttc_pool_gvisor", "gvisor", True))
 
 
 def cpu_snapshot() -> dict:
@@ -36,6 +39,8 @@ def cpu_snapshot() -> dict:
         resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))}
     if os.path.exists(CONTAINERS_CPUACCT):
         snap["containers"] = int(open(CONTAINERS_CPUACCT).read()) / 1e9
+    for path in glob.glob(GVISOR_CPUACCT):
+        snap[path] = int(open(path).read()) / 1e9
     for path in glob.glob("/proc/[0-9]*/comm"):
         snap[path] = daemon_cpu(path)
     return snap
@@ -137,11 +142,16 @@ def main() -> None:
     args = parser.parse_args()
     limits, api = Limits(), docker.from_env(max_pool_size=16).api
     callers = [int(c) for c in args.callers.split(",")]
-    for mode, zygote in (("ttc_pool", True), ("ttc_pool_fresh_exec", False)):
+    runc_rate = {}
+    for mode, runtime, zygote in POOL_MODES:
         pool_limits = limits.model_copy(update={"python_zygote": zygote})
-        with SandboxPool(size=max(callers), image=args.image, limits=pool_limits) as pool:
+        with SandboxPool(size=max(callers), image=args.image, limits=pool_limits, runtime=runtime) as pool:
             for c in callers:
-                emit(mode, measure(lambda: pool.run(PROGRAM).stdout, args.n, c))
+                row = measure(lambda: pool.run(PROGRAM).stdout, args.n, c)
+                runc_rate.setdefault(c, row["exec_per_s"])  # the first mode: the default pool
+                if runtime == "gvisor":
+                    row["vs_runc"] = round(row["exec_per_s"] / runc_rate[c], 2)
+                emit(mode, row)
     warm = WarmExec(api, args.image, limits, size=max(callers))
     try:
         for c in callers:
