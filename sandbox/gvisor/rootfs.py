@@ -8,11 +8,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from pipeline.core.model_zoo import cache_dir
-
 
 def rootfs_cache() -> Path:
-    return Path(os.environ.get("TTC_GVISOR_ROOTFS_DIR") or cache_dir() / "gvisor-rootfs").expanduser()
+    """$TTC_GVISOR_ROOTFS_DIR, else gvisor-rootfs in ttc's cache (where `ttc models` keeps models)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "ttc"
+    return Path(os.environ.get("TTC_GVISOR_ROOTFS_DIR") or cache / "gvisor-rootfs").expanduser()
 
 
 def image_rootfs(api, image: str) -> Path:
