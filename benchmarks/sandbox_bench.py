@@ -2,7 +2,8 @@
 
 ttc's pool is measured three times: as configured by default (runc, python3 programs forked from
 the interpreter zygote), with `python_zygote=False` (the supervisor execs a fresh python3), and
-under gVisor (`runtime="gvisor"`, zygote; its rows carry `vs_runc`, its rate over the default's).
+under gVisor (`runtime="gvisor"`, zygote), the last two in alternating rounds so that load from
+neighbours weighs on both alike; the gVisor rows carry `vs_runc`, their rate over the default's.
 
 All three run the same program in equally hardened containers (read-only root, tmpfs, no
 network, no capabilities for the program, no-new-privileges, pids/memory/CPU limits, init),
@@ -30,7 +31,6 @@ EXPECTED = "42\n"
 DOCKER_DAEMONS = ("dockerd", "containerd", "containerd-shim", "containerd-shim-runc-v2")
 CONTAINERS_CPUACCT = "/sys/fs/cgroup/cpuacct/docker/cpuacct.usage"  # cgroup v1, all containers
 GVISOR_CPUACCT = "/sys/fs/cgroup/cpuacct/ttc-gvisor/*/cpuacct.usage"  # cgroup v1, each gVisor sandbox
-POOL_MODES = (("ttc_pool", "runc", True), ("ttc_pool_fresh_exec", "runc", False), ("ttc_pool_gvisor", "gvisor", True))
 
 
 def cpu_snapshot() -> dict:
@@ -105,8 +105,9 @@ class WarmExec:
             self.api.remove_container(cid, force=True)
 
 
-def measure(run_one, n: int, callers: int) -> dict:
-    latencies, wrong = [], 0
+def timed_runs(run_one, n: int, callers: int) -> dict:
+    """Raw numbers of `n` executions from `callers` threads (after one warm-up)."""
+    latencies = []
 
     def timed(_):
         start = time.perf_counter()
@@ -118,15 +119,51 @@ def measure(run_one, n: int, callers: int) -> dict:
     start, cpu_before = time.perf_counter(), cpu_snapshot()
     with ThreadPoolExecutor(max_workers=callers) as ex:
         wrong = sum(not ok for ok in ex.map(timed, range(n)))
-    elapsed = time.perf_counter() - start
-    cpu_ms = cpu_used(cpu_before, cpu_snapshot()) / n * 1e3
+    return {"latencies": latencies, "elapsed": time.perf_counter() - start, "wrong": wrong,
+            "cpu": cpu_used(cpu_before, cpu_snapshot())}
+
+
+def summary(raw: list[dict], callers: int) -> dict:
+    latencies = [x for part in raw for x in part["latencies"]]
+    n, elapsed = len(latencies), sum(part["elapsed"] for part in raw)
+    cpu_ms = sum(part["cpu"] for part in raw) / n * 1e3
     q = statistics.quantiles(latencies, n=20)
     return {"callers": callers, "n": n, "p50_ms": round(statistics.median(latencies) * 1e3, 1),
-            "p95_ms": round(q[18] * 1e3, 1), "exec_per_s": round(n / elapsed, 1), "wrong": wrong,
-            "cpu_ms_per_exec": round(cpu_ms, 1),
+            "p95_ms": round(q[18] * 1e3, 1), "exec_per_s": round(n / elapsed, 1),
+            "wrong": sum(part["wrong"] for part in raw), "cpu_ms_per_exec": round(cpu_ms, 1),
             # the rate this machine would reach if the executions had every core to themselves
             "cpu_bound_exec_per_s": round(os.cpu_count() * 1e3 / cpu_ms, 1),
             "load_avg_1m": os.getloadavg()[0]}
+
+
+def measure(run_one, n: int, callers: int) -> dict:
+    return summary([timed_runs(run_one, n, callers)], callers)
+
+
+def measure_interleaved(runs: dict, n: int, callers: int, rounds: int = 4) -> dict[str, dict]:
+    """{mode: row} for several pools measured in alternating rounds, so that a neighbour's load
+    on a shared machine weighs on each of them alike."""
+    raw = {mode: [] for mode in runs}
+    for _ in range(rounds):
+        for mode, run_one in runs.items():
+            raw[mode].append(timed_runs(run_one, max(n // rounds, 2), callers))
+    return {mode: summary(parts, callers) for mode, parts in raw.items()}
+
+
+def compare_runtimes(image: str, limits: Limits, n: int, callers: list[int]) -> None:
+    """The default pool (runc, zygote) and the gVisor pool, interleaved; gVisor's rows carry
+    `vs_runc`, its rate over runc's."""
+    from sandbox import SandboxPool
+
+    with SandboxPool(size=max(callers), image=image, limits=limits) as runc, \
+            SandboxPool(size=max(callers), image=image, limits=limits, runtime="gvisor") as gvisor:
+        for c in callers:
+            rows = measure_interleaved({"ttc_pool": lambda: runc.run(PROGRAM).stdout,
+                                        "ttc_pool_gvisor": lambda: gvisor.run(PROGRAM).stdout}, n, c)
+            rows["ttc_pool_gvisor"]["vs_runc"] = round(
+                rows["ttc_pool_gvisor"]["exec_per_s"] / rows["ttc_pool"]["exec_per_s"], 2)
+            for mode, row in rows.items():
+                emit(mode, row)
 
 
 def main() -> None:
@@ -142,16 +179,11 @@ def main() -> None:
     args = parser.parse_args()
     limits, api = Limits(), docker.from_env(max_pool_size=16).api
     callers = [int(c) for c in args.callers.split(",")]
-    runc_rate = {}
-    for mode, runtime, zygote in POOL_MODES:
-        pool_limits = limits.model_copy(update={"python_zygote": zygote})
-        with SandboxPool(size=max(callers), image=args.image, limits=pool_limits, runtime=runtime) as pool:
-            for c in callers:
-                row = measure(lambda: pool.run(PROGRAM).stdout, args.n, c)
-                runc_rate.setdefault(c, row["exec_per_s"])  # the first mode: the default pool
-                if runtime == "gvisor":
-                    row["vs_runc"] = round(row["exec_per_s"] / runc_rate[c], 2)
-                emit(mode, row)
+    compare_runtimes(args.image, limits, args.n, callers)
+    fresh_limits = limits.model_copy(update={"python_zygote": False})
+    with SandboxPool(size=max(callers), image=args.image, limits=fresh_limits) as pool:
+        for c in callers:
+            emit("ttc_pool_fresh_exec", measure(lambda: pool.run(PROGRAM).stdout, args.n, c))
     warm = WarmExec(api, args.image, limits, size=max(callers))
     try:
         for c in callers:
