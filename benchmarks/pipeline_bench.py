@@ -28,7 +28,7 @@ line per selector:
   shared machine.
 
     python -m benchmarks.pipeline_bench [--tasks 24] [--n 128] [--selectors first_passing,majority_vote]
-                                        [--pool-size 2] [--chunk-size 16] [--max-in-flight 192]
+                                        [--pool-size 2] [--chunk-size 16] [--max-in-flight 192] [--shards 0]
                                         [--out benchmarks/results/pipeline_bench.jsonl]
 """
 from __future__ import annotations
@@ -165,7 +165,8 @@ def pipeline_config(args, selector: str, base_url: str, out_dir: str) -> RunConf
         "verifier": "unit_tests", "selectors": [selector],
         "selector_options": {"majority_vote": {"only_passed": False}} if selector == "majority_vote" else {},
         "sandbox": {"pool_size": args.pool_size, "limits": LIMITS},
-        "runner": {"chunk_size": args.chunk_size, "max_in_flight": args.max_in_flight, "output_dir": out_dir},
+        "runner": {"chunk_size": args.chunk_size, "max_in_flight": args.max_in_flight, "output_dir": out_dir,
+                   "shards": args.shards},
     }, source="pipeline_bench")
 
 
@@ -266,6 +267,7 @@ def main() -> None:
     parser.add_argument("--pool-size", type=int, default=2)
     parser.add_argument("--chunk-size", type=int, default=16)
     parser.add_argument("--max-in-flight", type=int, default=192)
+    parser.add_argument("--shards", type=int, default=0, help="runner.shards (0: the driver drives the run)")
     parser.add_argument("--out", default=None, help="append the JSON lines to this file too")
     parser.add_argument("--watch-cpu", action="store_true", help=argparse.SUPPRESS)  # the watcher process
     args = parser.parse_args()
