@@ -95,6 +95,12 @@ def sandbox_node_count() -> int:
     return sum(1 for n in ray.nodes() if n["Alive"] and n["Resources"].get("sandbox", 0) >= 1)
 
 
+def pool_concurrency(pool_size: int) -> int:
+    """Calls a pool actor takes at once: two per warm container, so every container has its next
+    request waiting inside the pool (the class default, 32, would idle containers past 16)."""
+    return max(32, 2 * pool_size)
+
+
 def start_sandboxes(config: RunConfig) -> list[ray.actor.ActorHandle]:
     from sandbox.pool import SandboxActor
 
@@ -104,7 +110,8 @@ def start_sandboxes(config: RunConfig) -> list[ray.actor.ActorHandle]:
                            "--resources='{\"sandbox\": 1}' on nodes that run Docker")
     sb = config.sandbox
     actors = [SandboxActor.options(resources={"sandbox": 1}, max_restarts=-1,
-                                   max_task_retries=config.runner.retries)
+                                   max_task_retries=config.runner.retries,
+                                   max_concurrency=pool_concurrency(sb.pool_size))
               .remote(size=sb.pool_size, image=sb.image, limits=sb.limits.model_dump(), runtime=sb.runtime)
               for _ in range(count)]
     wait_started("sandbox pool actor", [a.pool_id.remote() for a in actors])  # e.g. a missing image
