@@ -1,6 +1,7 @@
 """The unit-test verifier against candidates that try to pass without solving the task, in the
 real sandbox: early exits, reading the tests, faked equality, patched builtins, forged reports,
-killing the harness, lingering, hanging, flooding. The honest control must pass."""
+killing the harness, lingering, hanging, flooding. The honest control must pass. Under both
+sandbox runtimes (runc, gvisor)."""
 import pytest
 
 from benchmarks.verifier_hacks import CONTROL, HACKS, hack_tasks
@@ -12,10 +13,10 @@ TIMEOUT_S = 5.0
 
 
 @pytest.fixture(scope="module")
-def pool(sandbox_image):
+def pool(sandbox_image, sandbox_runtime):
     from sandbox import SandboxPool
 
-    with SandboxPool(size=2, image=sandbox_image, limits=Limits(timeout_s=TIMEOUT_S)) as pool:
+    with SandboxPool(size=2, image=sandbox_image, limits=Limits(timeout_s=TIMEOUT_S), runtime=sandbox_runtime) as pool:
         yield pool
 
 
@@ -40,10 +41,11 @@ def test_the_honest_control_passes(verdicts, task_id):
 
 @pytest.mark.parametrize("hack", sorted(HACKS))
 @pytest.mark.parametrize("task_id", ["hack-script", "hack-humaneval"])
-def test_every_hack_is_contained(verdicts, task_id, hack):
+def test_every_hack_is_contained(verdicts, sandbox_runtime, task_id, hack):
     verdict = verdicts[(task_id, hack)]
     assert not verdict.passed, (hack, verdict.details)
-    assert verdict.details["failure"] or verdict.error  # with a reason
+    # with a reason; under gVisor a memory bomb ends the whole sandbox, harness included: oom
+    assert verdict.details["failure"] or verdict.error or (sandbox_runtime == "gvisor" and verdict.details["oom"])
 
 
 def test_the_harness_survives_attempts_to_kill_it(verdicts):
