@@ -17,6 +17,7 @@ from pydantic import model_validator
 from agents.base import Generate, Tools, candidate_content, task_params, task_prompt
 from agents.confidence_stop import Calibrations
 from agents.options import StrategyOptions, option
+from pipeline.generators.confidence import valid_measures
 from pipeline.core.types import Candidate, ConfidenceParams, SamplingParams, Task, Trajectory
 
 
@@ -91,7 +92,7 @@ class RepeatedSampling:
 
     def _confidence_weight(self, candidate: Candidate) -> float | None:
         """A ballot's weight: its lowest window confidence; None (no ballot) for a trace stopped
-        early or one without a confidence."""
-        if candidate.stopped_early or not candidate.confidence:
+        early or one without a valid confidence."""
+        if candidate.stopped_early or not valid_measures(candidate.confidence):
             return None
         return candidate.confidence["lowest_window"]

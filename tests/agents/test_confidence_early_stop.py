@@ -124,3 +124,12 @@ def test_summary_counts_the_stopped_traces_and_the_tokens_they_saved():
     assert saved == {"samples_with_confidence": 3, "traces_stopped": 2, "tokens_generated": 60,
                      "tokens_saved_at_most": 98, "tokens_without_stopping_at_most": 158,
                      "saved_fraction_at_most": pytest.approx(98 / 158)}
+
+
+def test_a_forged_confidence_casts_no_ballot_in_the_engines_vote():
+    weight = make_agent("repeated_sampling", early_stop="confidence").ballot_weight
+    forged = Candidate.model_construct(task_id="m", sample_index=0, content="7", key="k", stopped_early=False,
+                                       confidence={"mean": 1.0, "lowest_window": float("inf"), "tail": 1.0,
+                                                   "bottom_10": 1.0})
+    assert weight(forged) is None
+    assert weight(voter(1, "7", 2.5)) == 2.5
