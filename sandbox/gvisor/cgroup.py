@@ -81,12 +81,6 @@ class SandboxCgroup:
     def pids_refused(self) -> int:
         return self.counter("pids.events", "max")
 
-    def cpu_seconds(self) -> float:
-        if unified():
-            return self.counter("cpu.stat", "usage_usec") / 1e6
-        path = self._file("cpuacct.usage")
-        return int(path.read_text()) / 1e9 if path else 0.0
-
     def remove(self, timeout_s: float = 5.0) -> None:
         """rmdir each folder; a cgroup is busy until its last task has gone, so retry a little."""
         end = time.monotonic() + timeout_s
