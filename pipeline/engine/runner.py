@@ -38,7 +38,7 @@ SANDBOX_VERIFIERS = {"unit_tests", "visible_tests", "repo_tests"}  # verifiers t
 FINGERPRINTING_VERIFIERS = {"unit_tests", "visible_tests"}  # can report probe outputs from their own run
 BEHAVIOUR_VOTES = {"majority_vote", "weighted_vote"}  # selectors that group code by behaviour
 # verifiers that hold a model: one actor each (placed by Ray, reused by later runs of a Session)
-MODEL_VERIFIERS = {"reward_model", "llm_judge", "digit_classifier", "digit_classifier_heldout"}
+MODEL_VERIFIERS = {"reward_model", "llm_judge", "digit_classifier", "digit_classifier_heldout", "prm"}
 
 
 @dataclass
@@ -297,14 +297,15 @@ class Engine:
         token_cap = self.config.budget.max_tokens_per_task
         if token_cap is not None and state.tokens >= token_cap:
             return True  # the task's token budget is spent
-        if not self.config.budget.early_stop:
+        weight = getattr(self.agent, "ballot_weight", None)  # a confidence-weighted vote (DeepConf online)
+        if not self.config.budget.early_stop and weight is None:
             return False
+        exact = self.config.budget.early_stop and self.config.budget.exact_verifier
         if state.task.kind == "code":
-            return state.settled(self.config.budget.exact_verifier)
+            return state.settled(exact)
         from pipeline.judging.answers import normalise_answer
 
-        return state.settled(self.config.budget.exact_verifier,
-                             vote=lambda c: normalise_answer(c.content) if c.content else None)
+        return state.settled(exact, vote=lambda c: normalise_answer(c.content) if c.content else None, weight=weight)
 
     def run_all(self, states: list[TaskState], on_task_done) -> None:
         slots = max(1, self.config.runner.max_in_flight // self.config.runner.chunk_size)
@@ -433,8 +434,11 @@ def restore(states: list[TaskState], store: RunStore, config: RunConfig) -> int:
         state = by_id.get(s["task_id"])
         key = s["candidate_key"]
         if state is not None and key in state.verdicts and key in state.truth:
-            state.add([Candidate(task_id=s["task_id"], sample_index=s["sample_index"], content=s["content"],
-                                 key=key)], s["trajectory"]["completion"]["completion_tokens"])
+            completion = s["trajectory"]["completion"]
+            state.add([Candidate(task_id=s["task_id"], sample_index=s["sample_index"], content=s["content"], key=key,
+                                 confidence=completion.get("confidence"),  # confidence_vote reads it
+                                 stopped_early=completion.get("finish_reason") == "low_confidence")],
+                      completion["completion_tokens"])
             restored += 1
     return restored
 

@@ -105,7 +105,8 @@ def test_errors_and_disagreeing_verifiers_never_count_as_a_pass():
 
 
 def test_registry_names_valid_selectors_and_options():
-    assert set(SELECTORS) == {"majority_vote", "weighted_vote", "best_score", "first_passing", "agent_pick"}
+    assert set(SELECTORS) == {"majority_vote", "weighted_vote", "best_score", "first_passing", "agent_pick",
+                              "confidence_vote"}
     with pytest.raises(UnknownNameError, match="best_score"):
         make_selector("oracle")
     with pytest.raises(TypeError, match="abstain_below"):
