@@ -77,10 +77,9 @@ class ProcessRewardModel:
             batch = tokenizer(list(texts), padding=True, return_offsets_mapping=True, return_tensors="pt")
             offsets = batch.pop("offset_mapping").tolist()
             lengths = batch["attention_mask"].sum(dim=1).tolist()
-            if batch["input_ids"].shape[1] > self.max_length:
-                batch = {k: v[:, : self.max_length] for k, v in batch.items()}
+            inputs = {k: v[:, : self.max_length].to(model.device) for k, v in batch.items()}  # past it: no score
             with torch.no_grad():
-                probs = torch.sigmoid(model(**batch.to(model.device)).logits[..., 0].float()).cpu().tolist()
+                probs = torch.sigmoid(model(**inputs).logits[..., 0].float()).cpu().tolist()
         return [self._pick(p, o, e, n) for p, o, e, n in zip(probs, offsets, ends, lengths)]
 
     def _pick(self, probs: list[float], offsets: list, ends: list[int], length: int) -> list[float] | None:
