@@ -31,6 +31,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    from pipeline.training.config import load_train_config
+    from pipeline.training.preflight import train_problems
+    from pipeline.training.trainer import fit
+
+    config = load_train_config(args.config, args.overrides)
+    problems = train_problems(config)
+    for problem in problems:  # before Ray starts: a training that cannot work fails now
+        print(f"ttc: error: {problem}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"checkpoint: {fit(config, ray_address=args.address)}")  # last: scripts read the folder from here
+    return 0
+
+
 def cmd_doctor(_args: argparse.Namespace) -> int:
     from pipeline.interfaces.doctor import doctor
 
@@ -110,6 +125,14 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run without redoing finished samples")
     p.add_argument("--address", help="Ray address to join (default: start a local Ray for this run)")
     p.set_defaults(func=cmd_run)
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="fine-tune from verified samples (sft_verified, dco, rl_verifier) on Ray Train")
+    p.add_argument("config", help="YAML train config, e.g. configs/train_tiny_math.yaml")
+    p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. method=dco dco.n=64")
+    p.add_argument("--address", help="Ray address to join (default: start a local Ray)")
+    p.set_defaults(func=cmd_train)
 
 
 def _add_sandbox(sub: argparse._SubParsersAction) -> None:
@@ -200,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ttc", description="test-time compute on Ray")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_run(sub)
+    _add_train(sub)
     sub.add_parser("doctor", help="check this machine is ready").set_defaults(func=cmd_doctor)
     _add_sandbox(sub)
     _add_serve_model(sub)
