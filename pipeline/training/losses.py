@@ -26,13 +26,21 @@ def cross_entropy_loss(seq_logprobs: torch.Tensor, token_counts: torch.Tensor) -
     return -seq_logprobs.sum() / token_counts.sum().clamp(min=1)
 
 
+def log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """log(1 - e^x) for x < 0, accurate at both ends (Maechler's switch at -log 2): expm1 near 0,
+    log1p for very negative x, where 1 - e^x rounds to 1."""
+    near_zero = x > -0.6931471805599453
+    # each branch sees a safe input where it is not used, or its inf/NaN gradient leaks through where()
+    small, large = torch.where(near_zero, x, -1.0), torch.where(near_zero, -1.0, x)
+    return torch.where(near_zero, torch.log(-torch.expm1(small)), torch.log1p(-torch.exp(large)))
+
+
 def coverage_nll(seq_logprobs: torch.Tensor, n: int) -> torch.Tensor:
     """Per sequence, -log(1 - (1 - p)^N) with p = exp(log p): minus the log of the chance that at
-    least one of N independent samples reproduces it. Computed in log space:
-    a = N * log(1 - p), loss = -log(-expm1(a)), with log(1 - p) = log(-expm1(log p))."""
-    logp = seq_logprobs.double().clamp(max=MAX_LOGPROB)  # float64: the nested expm1/log lose float32 digits
-    log_miss = n * torch.log(-torch.expm1(logp))  # log (1 - p)^N, <= 0
-    return (-torch.log(-torch.expm1(log_miss))).to(seq_logprobs.dtype)
+    least one of N independent samples reproduces it. In log space: a = N * log(1 - p) and
+    loss = -log(1 - e^a), both by log1mexp, so a 60-token trajectory (log p ~ -100) stays finite."""
+    logp = seq_logprobs.double().clamp(max=MAX_LOGPROB)  # float64: the nested logs lose float32 digits
+    return (-log1mexp(n * log1mexp(logp))).to(seq_logprobs.dtype)
 
 
 def dco_weight(p: torch.Tensor, n: int) -> torch.Tensor:

@@ -41,6 +41,15 @@ def test_dco_weight_falls_as_confidence_rises():
     assert weights[-1] < 1e-50 and weights[0] > 0.99
 
 
+def test_dco_loss_is_finite_for_unlikely_and_certain_trajectories():
+    logp = torch.tensor([-200.0, -60.0, -1e-9], dtype=torch.float64, requires_grad=True)
+    loss = coverage_nll(logp, 64)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(logp.grad).all()
+    assert loss[0].item() == pytest.approx(-math.log(64) + 200.0)  # -log(N p) when N p << 1
+    assert logp.grad[0].item() == pytest.approx(-1.0) and abs(logp.grad[2].item()) < 1e-6
+
+
 def test_dco_gradient_is_the_weight_times_cross_entropys():
     """d/dlogp of -log(1-(1-p)^N) over d/dlogp of -logp equals the closed-form weight."""
     for p, n in ((0.01, 64), (0.1, 16), (0.5, 2), (0.7, 1)):
