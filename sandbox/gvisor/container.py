@@ -46,6 +46,7 @@ class GvisorContainer(SupervisorLink):
         try:
             self._start(rootfs, limits, labels)
             self.request({"op": "ping"}, b"", START_TIMEOUT_S)
+            self.sandbox_pid = sandbox_pid(self.id)
         except BaseException:
             self.destroy()
             raise
@@ -85,8 +86,9 @@ class GvisorContainer(SupervisorLink):
         return bool(chunk)
 
     def alive(self) -> bool:
-        """False once the sandbox has gone (killed while idle): runsc exited or stdout at EOF."""
-        if self.proc.poll() is not None:
+        """False once the sandbox has gone (killed while idle): gVisor's kernel or runsc exited, or
+        stdout is at EOF. (`runsc run` holds the pipes too, so EOF comes only once it has exited.)"""
+        if self.proc.poll() is not None or not host_process_runs(self.sandbox_pid):
             return False
         readable, _, _ = select.select([self.stdout_fd], [], [], 0)
         return not readable  # an idle supervisor writes nothing: readable means EOF
@@ -143,14 +145,27 @@ def remove_sandbox(container_id: str, still_known: bool = True) -> None:
 
 
 def kill(container_id: str, wait_s: float = 10.0) -> None:
-    """SIGKILL the sandbox's init (the supervisor) and wait until the sandbox has gone (`runsc run`
-    deletes it once gVisor's kernel has exited and let go of the supervisor's pipes)."""
+    """SIGKILL the sandbox's init (the supervisor) and wait until gVisor's kernel, the host process
+    that holds the supervisor's pipes, has exited: as `docker kill` leaves a container."""
+    pid = sandbox_pid(container_id)
     subprocess.run(runsc("kill", container_id, "KILL"), check=True, capture_output=True, timeout=30)
     end = time.monotonic() + wait_s
-    while time.monotonic() < end:
-        if subprocess.run(runsc("state", container_id), capture_output=True, timeout=30).returncode != 0:
-            return
+    while host_process_runs(pid) and time.monotonic() < end:
         time.sleep(0.05)
+
+
+def sandbox_pid(container_id: str) -> int:
+    """The host pid of the sandbox's gVisor kernel."""
+    state = subprocess.run(runsc("state", container_id), capture_output=True, text=True, check=True, timeout=30)
+    return json.loads(state.stdout)["pid"]
+
+
+def host_process_runs(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
 
 
 def list_sandboxes() -> dict[str, dict[str, str]]:
