@@ -28,6 +28,7 @@ def preflight(config: RunConfig, resume_dir: str | None = None, ray_address: str
     """Every problem found, one line each; empty when the run may start."""
     config = resumed_config(config, resume_dir)
     problems = name_problems(config)
+    problems += option_problems(config) if not problems else []  # options of names that exist
     if not joins_cluster(ray_address):
         problems += [p for p in (model_problem(config), docker_problem(config), gvisor_problem(config)) if p]
     return problems + task_problems(config)
@@ -43,7 +44,25 @@ def joins_cluster(ray_address: str | None) -> bool:
     return bool(ray_address or os.environ.get("RAY_ADDRESS"))  # as runner.init_ray decides
 
 
-# --- names ------------------------------------------------------------------------------------
+# --- names and options ------------------------------------------------------------------------
+
+def option_problems(config: RunConfig) -> list[str]:
+    """Strategy and selector options their models refuse (each otherwise fails once Ray is up)."""
+    from agents import parse_options
+    from pipeline.judging.selectors import make_selector
+
+    problems = []
+    try:
+        parse_options(config.strategy, config.strategy_options)
+    except ValueError as exc:
+        problems.append(str(exc))
+    for name in config.selectors:
+        try:
+            make_selector(name, **config.selector_options.get(name, {}))
+        except (ValueError, TypeError) as exc:
+            problems.append(f"selector {name!r}: {exc}")
+    return problems
+
 
 def name_problems(config: RunConfig) -> list[str]:
     """Unknown strategy, verifier, oracle, selector or backend names (each otherwise fails only

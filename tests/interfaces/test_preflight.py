@@ -87,6 +87,13 @@ def test_an_unknown_verifier_is_refused_listing_the_valid_ones(tmp_path):
     assert_refused(done, seconds, tmp_path, "unknown verifier 'unit_test'", "valid:", "unit_tests")
 
 
+def test_bad_strategy_and_selector_options_are_refused_before_ray(tmp_path):
+    done, seconds = ttc_run(tmp_path, "strategy_options.early_stop=sometimes")
+    assert_refused(done, seconds, tmp_path, "strategy 'repeated_sampling'", "strategy_options.early_stop")
+    done, seconds = ttc_run(tmp_path, "selector_options.majority_vote.only_pased=true")
+    assert_refused(done, seconds, tmp_path, "selector 'majority_vote'", "only_pased")
+
+
 def test_a_server_backend_skips_the_model_folder_check(tmp_path):
     """openai_compat names a model on a server: no folder to look for (the Docker check still runs)."""
     from pipeline.core.config import load_config
