@@ -60,7 +60,7 @@ def option_problems(config: RunConfig) -> list[str]:
         try:
             make_selector(name, **config.selector_options.get(name, {}))
         except (ValueError, TypeError) as exc:
-            problems.append(f"selector {name!r}: {exc}")
+            problems.append(str(exc) if repr(name) in str(exc) else f"selector {name!r}: {exc}")
     return problems
 
 
