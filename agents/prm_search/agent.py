@@ -7,7 +7,9 @@ a shared prompt once for all its samples); the partial solutions are scored in b
 run's verifier, which must score steps (`verifier: prm`; use `oracle: exact_answer` for ground
 truth). `run` returns the N final paths, the pick first (`selector: agent_pick` takes it); a
 candidate is the solution text, steps and answer line, so the verifier and the oracle both read
-it. Keep `runner.chunk_size` >= `sampling.n`: each chunk runs a search of its own size.
+it. Each sample's completion_tokens is its share of all the tokens the search generated, pruned
+steps included (`token_shares`). Keep `runner.chunk_size` >= `sampling.n`: each chunk runs a
+search of its own size.
 """
 from __future__ import annotations
 
@@ -78,8 +80,9 @@ class PRMSearch:
         seconds = (time.perf_counter() - started) / max(len(paths), 1)
         log = {"kind": "search", "method": self.method, "generated_tokens": search.tokens, "generate_calls": search.calls,
                "trace": sorted(search.trace, key=lambda e: (e.get("subtree", -1), e["depth"]))}
-        return [self.trajectory(task, start_index + rank, paths[i], params.seed, seconds, [log] if rank == 0 else [])
-                for rank, i in enumerate(order)]
+        shares = token_shares(search.tokens, len(order))
+        return [self.trajectory(task, start_index + rank, paths[i], shares[rank], params.seed, seconds,
+                                [log] if rank == 0 else []) for rank, i in enumerate(order)]
 
     def search(self, search: Search, n: int) -> list[Path]:
         if self.method == "beam":
@@ -102,6 +105,8 @@ class PRMSearch:
             return [[StepSample(c.text, c.completion_tokens, c.finish_reason) for c in group] for group in out]
 
         def expand(requests: list[tuple[Path, int]], seed: int) -> list[list[StepSample]]:
+            if not requests:
+                return []
             by_count: dict[int, list[int]] = {}
             for index, (_, k) in enumerate(requests):
                 by_count.setdefault(k, []).append(index)
@@ -131,17 +136,25 @@ class PRMSearch:
         answer = extract_answer(path.text(self.separator))
         return normalise_answer(answer) if answer else None
 
-    def trajectory(self, task: Task, index: int, path: Path, seed: int | None, seconds: float,
+    def trajectory(self, task: Task, index: int, path: Path, tokens: int, seed: int | None, seconds: float,
                    steps: list[dict]) -> Trajectory:
-        completion = Completion(text=path.text(self.separator), completion_tokens=path.tokens,
+        completion = Completion(text=path.text(self.separator), completion_tokens=tokens,
                                 finish_reason=path.finish if path.finish in ("stop", "eos", "length") else "length")
-        mine = {"kind": "path", "step_scores": list(path.scores), "steps": len(path.steps)}
+        mine = {"kind": "path", "step_scores": list(path.scores), "steps": len(path.steps), "path_tokens": path.tokens}
         return Trajectory(task_id=task.id, sample_index=index, completion=completion, seed=seed,
                           generation_s=seconds, steps=steps + [mine])
 
     def candidate(self, task: Task, trajectory: Trajectory) -> Candidate:
         """The whole solution: a process verifier reads its steps, an answer check its answer line."""
         return Candidate(task_id=task.id, sample_index=trajectory.sample_index, content=trajectory.completion.text)
+
+
+def token_shares(total: int, count: int) -> list[int]:
+    """`total` split over `count` samples: paths share prefixes and pruned steps belong to none,
+    so each sample's completion_tokens is its share of what the search generated, and their
+    sum (what the engine's metrics and token budgets add up) is exactly that."""
+    base, extra = divmod(total, max(count, 1))
+    return [base + (i < extra) for i in range(count)]
 
 
 def check_scores_steps(task: Task, verify) -> None:

@@ -76,6 +76,8 @@ def step_open(search: Search, particles: list[Path], seed: int) -> list[Path]:
     """One more step for each open particle; copies of one path get distinct samples (one
     request of k for k copies), ended particles stay as they are."""
     copies = Counter(p for p in particles if not p.done)
+    if not copies:  # the draw kept only ended particles
+        return particles
     groups = search.children(list(copies.items()), seed)
     children = {path: iter(group) for path, group in zip(copies, groups)}
     return [p if p.done else next(children[p]) for p in particles]
