@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SHIPPED_MODELS = ("tiny-coder", "tiny-math", "tiny-py", "tiny-math-quietstar", "tiny-ddpm", "tiny-fixer")
+SHIPPED_MODELS = ("tiny-coder", "tiny-math", "tiny-py", "tiny-math-quietstar", "tiny-ddpm", "tiny-fixer",
+                  "tiny-math-prm")
 SOURCE_FILE = "ttc_source.json"  # written last into a converted folder: its presence means "fetched"
 
 

@@ -47,11 +47,13 @@ def joins_cluster(ray_address: str | None) -> bool:
 # --- names and options ------------------------------------------------------------------------
 
 def option_problems(config: RunConfig) -> list[str]:
-    """Strategy and selector options their models refuse (each otherwise fails once Ray is up)."""
+    """A verifier the strategy cannot search with, and strategy and selector options their models
+    refuse (each otherwise fails once Ray is up)."""
     from agents import parse_options
+    from agents.requirements import verifier_problem
     from pipeline.judging.selectors import make_selector
 
-    problems = []
+    problems = [p for p in (verifier_problem(config.strategy, config.verifier),) if p]
     try:
         parse_options(config.strategy, config.strategy_options)
     except ValueError as exc:

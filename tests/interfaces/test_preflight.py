@@ -94,6 +94,13 @@ def test_bad_strategy_and_selector_options_are_refused_before_ray(tmp_path):
     assert_refused(done, seconds, tmp_path, "selector 'majority_vote'", "only_pased")
 
 
+def test_a_step_search_without_a_step_scorer_is_refused_before_ray(tmp_path):
+    done, seconds = ttc_run(tmp_path, "strategy=prm_search", "tasks.source=arith_word", "verifier=exact_answer",
+                            "model.path=models/tiny-math", "selectors=[agent_pick]")
+    assert_refused(done, seconds, tmp_path, "strategy 'prm_search' needs a verifier that scores each step",
+                   "verifier: prm")
+
+
 def test_a_server_backend_skips_the_model_folder_check(tmp_path):
     """openai_compat names a model on a server: no folder to look for (the Docker check still runs)."""
     from pipeline.core.config import load_config
