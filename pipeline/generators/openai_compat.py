@@ -152,26 +152,14 @@ class OpenAICompatGenerator:
     # ------------------------------------------------------------ HTTP with retries
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        url = f"{self.base_url}{path}"
-        problem = ""
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                time.sleep(self._backoff(attempt))
-            try:
-                response = self._session().post(url, json=body, headers=self.headers, timeout=self.timeout_s)
-            except (requests.ConnectionError, requests.Timeout) as error:
-                problem = f"{type(error).__name__}: {error}"
-                continue
-            if response.ok:
-                return response.json()
-            problem = f"HTTP {response.status_code}: {response.text[:500]}"
-            if response.status_code not in RETRY_STATUS:
-                raise OpenAICompatError(f"{url} refused the request: {problem}")
-            self._local.retry_after = response.headers.get("Retry-After")
-        raise OpenAICompatError(f"{url} failed {self.max_retries + 1} times; last error: {problem}")
+        return self._send(path, body, stream=False).json()
 
     def _open_stream(self, path: str, body: dict[str, Any]) -> requests.Response:
-        """The streamed response, once the server has accepted the request (retried like _post)."""
+        """The streamed response, once the server has accepted the request."""
+        return self._send(path, body, stream=True)
+
+    def _send(self, path: str, body: dict[str, Any], stream: bool) -> requests.Response:
+        """The server's accepted response; connection errors and RETRY_STATUS answers are retried."""
         url = f"{self.base_url}{path}"
         problem = ""
         for attempt in range(self.max_retries + 1):
@@ -179,7 +167,7 @@ class OpenAICompatGenerator:
                 time.sleep(self._backoff(attempt))
             try:
                 response = self._session().post(url, json=body, headers=self.headers, timeout=self.timeout_s,
-                                                stream=True)
+                                                stream=stream)
             except (requests.ConnectionError, requests.Timeout) as error:
                 problem = f"{type(error).__name__}: {error}"
                 continue
