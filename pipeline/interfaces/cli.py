@@ -129,7 +129,7 @@ def _add_run(sub: argparse._SubParsersAction) -> None:
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="fine-tune from verified samples (sft_verified, dco, rl_verifier) on Ray Train")
-    p.add_argument("config", help="YAML train config, e.g. configs/train_tiny_math.yaml")
+    p.add_argument("config", help="YAML train config, e.g. configs/train/tiny_math.yaml")
     p.add_argument("overrides", nargs="*", help="dotted overrides, e.g. method=dco dco.n=64")
     p.add_argument("--address", help="Ray address to join (default: start a local Ray)")
     p.set_defaults(func=cmd_train)

@@ -1,4 +1,4 @@
-"""`ttc train` configuration: YAML under configs/train_*.yaml, overridable with dotted keys.
+"""`ttc train` configuration: YAML under configs/train/ (configs/*.yaml are run configs), overridable with dotted keys.
 
 Validation names the field, the bad value and what is allowed; nothing here reads files except
 `load_train_config`.

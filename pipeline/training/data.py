@@ -73,18 +73,17 @@ def train_tasks_of(tasks: TasksConfig, where: str) -> list[Task]:
 
 
 def verified_examples(run_dir: str | Path, max_examples: int | None = None) -> list[Example]:
-    """The passing samples of a run over train-split tasks, in file order."""
+    """The passing samples of a run over train-split tasks, ordered by (task, sample index): the
+    engine appends samples as chunks finish, in an order that varies between runs of one seed."""
     run_dir = Path(run_dir)
     samples = run_dir / "samples.jsonl"
     if not samples.is_file():
         raise ConfigError(f"data.run_dir {str(run_dir)!r} has no samples.jsonl (is it a `ttc run` directory?)")
     tasks = {t.id: t for t in train_tasks_of(run_tasks(run_dir), f"data.run_dir {str(run_dir)!r}")}
-    examples = []
-    for line in samples.read_text().splitlines():
-        sample = json.loads(line)
-        if sample.get("passed") is True and sample["task_id"] in tasks:
-            text = sample["trajectory"]["completion"]["text"]
-            examples.append(Example(sample["task_id"], tasks[sample["task_id"]].prompt, text))
+    passing = [s for s in map(json.loads, samples.read_text().splitlines())
+               if s.get("passed") is True and s["task_id"] in tasks]
+    examples = [Example(s["task_id"], tasks[s["task_id"]].prompt, s["trajectory"]["completion"]["text"])
+                for s in sorted(passing, key=lambda s: (s["task_id"], s["sample_index"]))]
     if not examples:
         raise ConfigError(f"data.run_dir {str(run_dir)!r} holds no passing samples of its tasks to learn from")
     return examples[:max_examples] if max_examples else examples

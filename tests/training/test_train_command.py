@@ -15,19 +15,19 @@ def _embedding(folder: str) -> torch.Tensor:
 
 
 def test_a_bad_field_fails_in_one_line_before_ray(capsys):
-    assert main(["train", "configs/train_tiny_math.yaml", "optim.lr=-1"]) == 2
+    assert main(["train", "configs/train/tiny_math.yaml", "optim.lr=-1"]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "optim.lr" in err and "-1" in err
-    assert main(["train", "configs/train_tiny_math.yaml", "method=dpo"]) == 2
+    assert main(["train", "configs/train/tiny_math.yaml", "method=dpo"]) == 2
     assert "dco, rl_verifier, sft_verified" in capsys.readouterr().err
-    assert main(["train", "configs/train_tiny_math.yaml", "method=dco"]) == 2  # no data.run_dir
+    assert main(["train", "configs/train/tiny_math.yaml", "method=dco"]) == 2  # no data.run_dir
     assert "data.run_dir" in capsys.readouterr().err
 
 
 def test_ttc_train_writes_a_loadable_checkpoint_with_a_card(ray_local, tmp_path, capsys):
     run_dir = write_run_dir(tmp_path / "run")
     out = tmp_path / "ckpt"
-    code = main(["train", "configs/train_tiny_math.yaml", "method=dco", "dco.n=16", f"data.run_dir={run_dir}",
+    code = main(["train", "configs/train/tiny_math.yaml", "method=dco", "dco.n=16", f"data.run_dir={run_dir}",
                  "optim.steps=2", "optim.batch_size=4", "checkpoint_every=1", f"out_dir={out}", "optim.lr=1e-3"])
     assert code == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] == f"checkpoint: {out}"

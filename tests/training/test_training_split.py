@@ -36,3 +36,14 @@ def test_only_passing_samples_of_train_tasks_are_data(tmp_path):
     examples = verified_examples(write_run_dir(tmp_path / "run", tasks=6))
     assert len(examples) == 6 and all(e.task_id.startswith("math-train-") for e in examples)
     assert all("Answer:" in e.completion and not e.completion.startswith("1 + 1") for e in examples)
+
+
+def test_shipped_train_configs_validate():
+    from pathlib import Path
+
+    from pipeline.training.config import load_train_config
+
+    paths = sorted((Path(__file__).resolve().parents[2] / "configs" / "train").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        load_train_config(path, ["data.run_dir=runs/x"])
