@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.tasks.arith_word import make_tasks
-from models.reward.train_reward import auc
+from models.reward.train_reward import auc, save
 from models.train_tiny import lr_at, optimizer_step
 from pipeline.core.types import Candidate, SamplingParams, Task
 from pipeline.judging.prm import scored_text, split_steps, step_token_indices
@@ -159,23 +159,14 @@ def train(model, tokenizer, examples: list[Example], steps: int, seed: int, batc
     return losses
 
 
-def save(out: Path, model, tokenizer, info: dict) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    (out / "training_log.json").write_text(json.dumps(info, indent=2) + "\n")
-
-
 # --- measurement -------------------------------------------------------------------------------
 
 
 def step_rates(scores: list[float], labels: list[bool]) -> dict[str, float]:
     said = [s >= THRESHOLD for s in scores]
-    right = [y for y in labels]
-    tp = sum(s and y for s, y in zip(said, right))
-    tn = sum(not s and not y for s, y in zip(said, right))
-    pos, neg = sum(right), len(right) - sum(right)
+    tp = sum(s and y for s, y in zip(said, labels))
+    tn = sum(not s and not y for s, y in zip(said, labels))
+    pos, neg = sum(labels), len(labels) - sum(labels)
     return {"steps": len(labels), "positive_share": pos / len(labels), "accuracy": (tp + tn) / len(labels),
             "true_positive_rate": tp / pos if pos else float("nan"),
             "true_negative_rate": tn / neg if neg else float("nan"),

@@ -6,12 +6,15 @@ happens in the models themselves; `load_config` is the only function that reads 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pipeline.core.types import Limits, SamplingParams
+
+
+_Validated = TypeVar("_Validated", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -184,11 +187,16 @@ def read_yaml(path: str | Path) -> dict:
     return data
 
 
-def build_config(data: dict, source: str = "config") -> RunConfig:
+def validated(model: type[_Validated], data: dict, source: str) -> _Validated:
+    """`data` as `model`, or a ConfigError naming `source` and every bad field."""
     try:
-        return RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as err:
         raise ConfigError(f"invalid {source}: {format_validation_error(err)}") from None
+
+
+def build_config(data: dict, source: str = "config") -> RunConfig:
+    return validated(RunConfig, data, source)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> RunConfig:

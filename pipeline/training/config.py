@@ -8,9 +8,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from pipeline.core.config import ConfigError, TasksConfig, apply_overrides, format_validation_error, read_yaml
+from pipeline.core.config import TasksConfig, apply_overrides, read_yaml, validated
 from pipeline.training.registry import METHODS, NEEDS_RUN_DIR
 
 
@@ -96,10 +96,7 @@ class TrainConfig(_Section):
 
 
 def build_train_config(data: dict, source: str = "train config") -> TrainConfig:
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as err:
-        raise ConfigError(f"invalid {source}: {format_validation_error(err)}") from None
+    return validated(TrainConfig, data, source)
 
 
 def load_train_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
