@@ -259,6 +259,15 @@ def measure(args, selector: str, tasks: list[Task], base_url: str, out_dir: str)
     }
 
 
+def emit(record: dict, out: str | None) -> None:
+    """One JSON line on stdout, and appended to `out` when given."""
+    line = json.dumps(record)
+    print(line, flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(line + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=24)
@@ -285,11 +294,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory(prefix="pipeline-bench-") as out_dir:
             for selector in args.selectors.split(","):
-                line = json.dumps(measure(args, selector, tasks, f"http://127.0.0.1:{server.server_port}/v1", out_dir))
-                print(line, flush=True)
-                if args.out:
-                    with open(args.out, "a") as f:
-                        f.write(line + "\n")
+                emit(measure(args, selector, tasks, f"http://127.0.0.1:{server.server_port}/v1", out_dir), args.out)
     finally:
         server.shutdown()
 

@@ -25,7 +25,6 @@ here; the per-shard CPU cost is the number that carries over to a cluster.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import tempfile
 import time
@@ -33,7 +32,7 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks.free_model import start_in_process
-from benchmarks.pipeline_bench import CpuWatcher, chunk_span, read_jsonl
+from benchmarks.pipeline_bench import CpuWatcher, chunk_span, emit, read_jsonl
 from pipeline.core.config import RunConfig, build_config
 from pipeline.core.types import Task
 
@@ -109,11 +108,7 @@ def main() -> None:
         init_ray(None)  # Ray up before the runs, as on a cluster: not in their wall
         with tempfile.TemporaryDirectory(prefix="shards-bench-") as out_dir:
             for shards in (int(s) for s in args.shards.split(",")):
-                line = json.dumps(measure(args, shards, f"http://127.0.0.1:{port}/v1", out_dir))
-                print(line, flush=True)
-                if args.out:
-                    with open(args.out, "a") as f:
-                        f.write(line + "\n")
+                emit(measure(args, shards, f"http://127.0.0.1:{port}/v1", out_dir), args.out)
     finally:
         server.terminate()
 

@@ -385,6 +385,11 @@ class SelectionStep:
             self.store.append("selections", f"{state.task.id}/{selector.name}", pick.model_dump(mode="json"))
 
 
+def verifies_in_sandbox(config: RunConfig) -> bool:
+    """The run's verifier or oracle executes code: it needs the sandbox pools."""
+    return bool({config.verifier, config.oracle} & SANDBOX_VERIFIERS)
+
+
 def verifier_options(config: RunConfig) -> dict:
     """The run's verifier options; with a behaviour vote among this run's selectors, a verifier
     that can also reports the candidates' probe outputs from the verdict's own execution."""
@@ -470,7 +475,7 @@ class Session:
         from agents.requirements import SANDBOX_STRATEGIES
 
         self.generate_fns()
-        if {config.verifier, config.oracle} & SANDBOX_VERIFIERS or config.strategy in SANDBOX_STRATEGIES:
+        if verifies_in_sandbox(config) or config.strategy in SANDBOX_STRATEGIES:
             self.execute_fn()
         for name, options in ((config.verifier, verifier_options(config)), (config.oracle, config.oracle_options)):
             if name in MODEL_VERIFIERS:
@@ -480,7 +485,7 @@ class Session:
     def start(self, config: RunConfig) -> None:
         """Start the actors `config` needs now, so a bad model or image fails before any work."""
         self.generate_fns()
-        if {config.verifier, config.oracle} & SANDBOX_VERIFIERS:
+        if verifies_in_sandbox(config):
             self.execute_fn()
 
     def generate_fns(self) -> list:
@@ -570,7 +575,7 @@ class Session:
         threading.Event) stops it, and this returns once the work in flight has stopped.
         `select_incomplete=False` (resumable runs): a task whose chunks failed gets no selection,
         since a stored one would stand after `--resume` completes the task."""
-        execute = self.execute_fn() if {config.verifier, config.oracle} & SANDBOX_VERIFIERS else None
+        execute = self.execute_fn() if verifies_in_sandbox(config) else None
         oracle = None
         if config.oracle and config.oracle != config.verifier:
             oracle = self.verify_fn(config.oracle, config.oracle_options)
